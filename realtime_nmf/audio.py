@@ -1,0 +1,236 @@
+"""Reading and writing audio files, and resampling.
+
+Audio arrays are float32 with shape ``(n_samples, n_channels)``. Files are read with
+soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile reads); output files are
+written to a temporary file beside the target and renamed into place when complete,
+so a file at the target name is always a valid, finalised audio file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from ._atomic import check_writable_folder, set_default_permissions
+from .errors import AudioFileError, OutputError, ParameterError
+
+__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "AudioWriter", "write", "resample", "StreamResampler", "check_finite"]
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds: sample rate, channels, length, format and subtype."""
+
+    path: str
+    sample_rate: int
+    n_channels: int
+    n_samples: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.n_samples / self.sample_rate if self.sample_rate else 0.0
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Describe an audio file, or raise :class:`AudioFileError` saying why it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"audio file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise AudioFileError(f"{str(path)!r} is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(f"audio file {str(path)!r} is empty (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise AudioFileError(
+            f"cannot read {str(path)!r} as audio ({reason}); use a WAV, FLAC, OGG or MP3 file"
+        ) from None
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioFileError(f"audio file {str(path)!r} declares {info.samplerate} Hz and {info.channels} channels; it is corrupt")
+    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def check_finite(y: np.ndarray, what: str) -> None:
+    """Raise :class:`ParameterError` if ``y`` holds NaN or Inf samples."""
+    if not np.isfinite(y).all():
+        bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+        raise ParameterError(f"{what} holds {bad} NaN or infinite samples; repair or trim the recording")
+
+
+def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Read a whole audio file as float32.
+
+    Parameters
+    ----------
+    path : str or Path
+    sample_rate : int, optional
+        Resample to this rate (soxr, high quality); by default keep the file's rate.
+    mono : bool
+        Average the channels.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n_samples, n_channels) or (n_samples,) if mono]
+    sample_rate : int
+    """
+    info = audio_info(path)
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(f"cannot read {str(path)!r}: {exc}") from None
+    if mono:
+        y = y.mean(axis=1, dtype=np.float32)
+    if sample_rate is not None and int(sample_rate) != sr:
+        y = resample(y, sr, int(sample_rate))
+        sr = int(sample_rate)
+    del info
+    return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def read_blocks(path: str | Path, block_size: int) -> Iterator[np.ndarray]:
+    """Yield float32 blocks ``(block_size, n_channels)`` of a file (the last may be shorter), streaming."""
+    audio_info(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            while True:
+                block = handle.read(block_size, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    return
+                yield block
+    except (sf.SoundFileError, RuntimeError) as exc:
+        raise AudioFileError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample a whole signal (soxr, high quality); the length becomes ``round(n * sr_out / sr_in)``."""
+    import soxr
+
+    if int(sr_in) == int(sr_out):
+        return np.asarray(y, dtype=np.float32)
+    return np.ascontiguousarray(soxr.resample(np.asarray(y, dtype=np.float32), int(sr_in), int(sr_out), quality="HQ"), dtype=np.float32)
+
+
+class StreamResampler:
+    """Block-wise resampler whose concatenated output equals :func:`resample` of the whole signal (soxr).
+
+    Parameters
+    ----------
+    sr_in, sr_out : int
+    n_channels : int
+    """
+
+    def __init__(self, sr_in: int, sr_out: int, n_channels: int):
+        import soxr
+
+        self.sr_in, self.sr_out, self.n_channels = int(sr_in), int(sr_out), int(n_channels)
+        self._stream = soxr.ResampleStream(self.sr_in, self.sr_out, self.n_channels, dtype="float32", quality="HQ")
+
+    def process(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
+        """Resample the next block; ``last=True`` flushes the tail. Returns ``(n_out, n_channels)``."""
+        out = self._stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32), last=last)
+        return out.reshape(-1, self.n_channels)
+
+
+def _output_format(path: Path) -> str:
+    extension = path.suffix.lower().lstrip(".")
+    formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF", "w64": "W64", "rf64": "RF64", "caf": "CAF"}
+    if extension not in formats:
+        raise ParameterError(f"cannot tell the audio format from {str(path)!r}; end the name in .wav, .flac or .ogg")
+    return formats[extension]
+
+
+class AudioWriter:
+    """Write an audio file block by block; it appears at its name only when finalised.
+
+    Blocks go to a hidden temporary file in the same folder. :meth:`finish` closes it
+    (writing the final header) and renames it to ``path``; :meth:`abort` deletes it.
+    Used as a context manager, the file is finished on normal exit and on
+    KeyboardInterrupt (so Ctrl-C keeps everything processed so far) and aborted on any
+    other exception.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target; the format follows the extension (.wav, .flac, .ogg, ...).
+    sample_rate : int
+    n_channels : int
+    subtype : str, optional
+        soundfile subtype (``"PCM_16"``, ``"FLOAT"``, ...); by default the format's default.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, n_channels: int, *, subtype: str | None = None):
+        self.path = check_writable_folder(path)
+        fmt = _output_format(self.path)
+        if subtype is not None and not sf.check_format(fmt, subtype):
+            subtype = None
+        self.subtype = subtype or sf.default_subtype(fmt)
+        self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
+        self.samples_written = 0
+        self.clipped_samples = 0
+        self._integer = self.subtype.startswith("PCM") or self.subtype in ("ULAW", "ALAW")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        try:
+            self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.n_channels, self.subtype, format=fmt)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise OutputError(f"cannot write {str(self.path)!r}: {exc}") from None
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a block ``(n_samples, n_channels)``."""
+        if self._integer:
+            self.clipped_samples += int(np.count_nonzero(np.abs(block) > 1.0))
+        try:
+            self._file.write(block)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise OutputError(f"cannot write {str(self.path)!r} (disk full?): {exc}") from None
+        self.samples_written += block.shape[0]
+
+    def finish(self) -> Path:
+        """Finalise the file and move it to its name. Returns the path."""
+        try:
+            self._file.close()
+            set_default_permissions(self._tmp)
+            os.replace(self._tmp, self.path)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            self.abort()
+            raise OutputError(f"cannot finish {str(self.path)!r} (disk full?): {exc}") from None
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; ``path`` is left as it was."""
+        with contextlib.suppress(Exception):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.finish()
+        else:
+            self.abort()
+
+
+def write(path: str | Path, y: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> Path:
+    """Write a whole signal ``(n_samples,)`` or ``(n_samples, n_channels)`` atomically."""
+    y = np.asarray(y, dtype=np.float32)
+    y2 = y[:, None] if y.ndim == 1 else y
+    with AudioWriter(path, sample_rate, y2.shape[1], subtype=subtype) as writer:
+        writer.write(y2)
+    return writer.path

@@ -1,0 +1,51 @@
+"""The one place where default settings live.
+
+The Python API, the command-line program and the preset schema all read their defaults
+from here, so they cannot drift apart (``tests/test_defaults.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Guard against division by zero and denormal numbers in every NMF update, mask and
+#: divergence (added to denominators, used as the floor of activations and templates).
+EPS = 1e-10
+
+# --- training -------------------------------------------------------------------------
+N_COMPONENTS = 16
+BETA = 1.0  # Kullback-Leibler
+TRAIN_ITERATIONS = 200
+TRAIN_TOLERANCE = 1e-4
+INIT = "nndsvda"
+SEED = 0
+SPARSITY = 0.0
+WINDOW = "hann"
+POWER = 1.0  # magnitude spectrogram
+#: Target window length in seconds when ``n_fft`` is not given (see :func:`default_n_fft`).
+WINDOW_SECONDS = 0.05
+#: hop = n_fft // HOP_DIVISOR when the hop length is not given.
+HOP_DIVISOR = 4
+
+# --- separation (streaming engine) -----------------------------------------------------
+SOLVER_ITERATIONS = 20
+SOLVER_TOLERANCE = 1e-3
+MASK = "ratio"
+MASK_EXPONENT = 1.0
+
+# --- hosting --------------------------------------------------------------------------
+BLOCK_SIZE = 1024
+
+
+def default_n_fft(sample_rate: float) -> int:
+    """FFT size used when none is given: the power of two closest to 50 ms.
+
+    Examples: 256 at 4 kHz, 512 at 8 kHz, 1024 at 16 and 22.05 kHz, 2048 at 44.1 and
+    48 kHz.
+    """
+    return int(2 ** round(math.log2(WINDOW_SECONDS * float(sample_rate))))
+
+
+def default_hop_length(n_fft: int) -> int:
+    """Hop length used when none is given: a quarter of the window (75 % overlap)."""
+    return max(1, int(n_fft) // HOP_DIVISOR)

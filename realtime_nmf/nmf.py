@@ -1,0 +1,700 @@
+"""Beta-divergence NMF: the divergence, multiplicative updates, training and H-only solves.
+
+Orientation
+-----------
+realtime_nmf uses the audio orientation everywhere::
+
+    V (n_bins, n_frames)  ~=  W (n_bins, n_components)  @  H (n_components, n_frames)
+
+The columns of ``W`` are spectral templates, the rows of ``H`` their activations over
+time. scikit-learn's :class:`sklearn.decomposition.NMF` uses the transpose (its ``W`` is
+our ``H.T`` and its ``components_`` is our ``W.T``).
+
+Updates
+-------
+The multiplicative updates are the majorisation-minimisation updates of Fevotte and
+Idier (2011): the heuristic ratio raised to the exponent :func:`mu_exponent`, which makes
+the divergence non-increasing for every ``beta >= 0``. An optional L1 penalty
+``sparsity * sum(H)`` is added to the denominator of the H update. Every denominator and
+every product ``W @ H`` is floored at :data:`realtime_nmf.defaults.EPS`, which guards
+against division by zero and keeps values out of the denormal range.
+
+References
+----------
+C. Fevotte and J. Idier, "Algorithms for nonnegative matrix factorization with the
+beta-divergence", Neural Computation 23(9), 2011.
+C. Boutsidis and E. Gallopoulos, "SVD based initialization: a head start for
+nonnegative matrix factorization", Pattern Recognition 41(4), 2008.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import defaults
+from .errors import ParameterError
+
+__all__ = [
+    "mu_exponent",
+    "beta_divergence",
+    "update_h",
+    "update_w",
+    "initialize",
+    "fit",
+    "NMFResult",
+    "solve_activations",
+    "FrameSolver",
+    "validate_beta",
+]
+
+EPS = defaults.EPS
+
+# --------------------------------------------------------------------------------------
+# validation
+
+
+def validate_beta(beta: float) -> float:
+    """Return ``beta`` as a float, or raise :class:`ParameterError` if it is not >= 0."""
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise ParameterError(f"beta={beta!r} must be a number >= 0 (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)") from None
+    if not np.isfinite(beta) or beta < 0:
+        raise ParameterError(f"beta={beta!r} must be a number >= 0 (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)")
+    return beta
+
+
+def _check_nonnegative_finite(name: str, X: np.ndarray) -> None:
+    if X.size and not np.isfinite(X).all():
+        raise ParameterError(f"{name} is not finite everywhere (NaN or Inf values); clean the input first")
+    if X.size and X.min() < 0:
+        raise ParameterError(f"{name} has negative entries; NMF needs a non-negative matrix such as a magnitude spectrogram")
+
+
+# --------------------------------------------------------------------------------------
+# divergence
+
+
+def mu_exponent(beta: float) -> float:
+    """Exponent ``gamma(beta)`` that turns the heuristic multiplicative update into an MM update.
+
+    ``1 / (2 - beta)`` for ``beta < 1``, ``1`` for ``1 <= beta <= 2`` and ``1 / (beta - 1)``
+    for ``beta > 2`` (Fevotte and Idier 2011, table 2).
+    """
+    beta = validate_beta(beta)
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+def _divergence_chunk(x: np.ndarray, y: np.ndarray, beta: float, eps: float) -> float:
+    x = x.astype(np.float64)
+    y = np.maximum(y.astype(np.float64), eps)
+    if beta == 2:
+        return 0.5 * float(np.sum((x - y) ** 2))
+    if beta == 1:
+        xpos = np.maximum(x, eps)
+        # x log(x/y) with 0 log 0 = 0
+        return float(np.sum(np.where(x > 0, x * np.log(xpos / y), 0.0) - x + y))
+    if beta == 0:
+        ratio = np.maximum(x, eps) / y
+        return float(np.sum(ratio - np.log(ratio) - 1.0))
+    return float(np.sum((x**beta + (beta - 1.0) * y**beta - beta * x * y ** (beta - 1.0)) / (beta * (beta - 1.0))))
+
+
+def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float, *, eps: float = EPS) -> float:
+    """Summed beta divergence ``D_beta(V | V_hat)``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames) or (n_bins,)], non-negative
+        Data, e.g. a magnitude spectrogram.
+    V_hat : np.ndarray [shape=V.shape], non-negative
+        Model, e.g. ``W @ H``. Floored at ``eps``.
+    beta : float >= 0
+        2 is half the squared Euclidean distance, 1 the generalised Kullback-Leibler
+        divergence, 0 the Itakura-Saito divergence (for which ``V`` is floored at ``eps``
+        too); other values use the general formula.
+    eps : float
+        Floor that avoids division by zero and logarithms of zero.
+
+    Returns
+    -------
+    float
+        The divergence summed over all entries, computed in float64.
+    """
+    beta = validate_beta(beta)
+    V = np.asarray(V)
+    V_hat = np.asarray(V_hat)
+    if V.shape != V_hat.shape:
+        raise ParameterError(f"V has shape {V.shape} but V_hat has shape {V_hat.shape}; they must match")
+    if V.ndim < 2:
+        return _divergence_chunk(V, V_hat, beta, eps)
+    total = 0.0
+    step = max(1, 1 << 20 // max(1, V.shape[0]))  # about a million entries at a time
+    for start in range(0, V.shape[1], step):
+        total += _divergence_chunk(V[:, start : start + step], V_hat[:, start : start + step], beta, eps)
+    return total
+
+
+# --------------------------------------------------------------------------------------
+# multiplicative updates (whole matrices, used for training and offline solves)
+
+
+def _ratio_terms(V, W, H, beta, eps, WH, tmp):
+    """Fill ``tmp`` with ``V * WH**(beta-2)`` and ``WH`` with ``WH**(beta-1)`` (beta not 2).
+
+    For beta = 1 the second factor is all ones and is not computed: ``WH`` keeps the model.
+    """
+    np.matmul(W, H, out=WH)
+    np.maximum(WH, eps, out=WH)
+    if beta == 1:
+        np.divide(V, WH, out=tmp)
+    elif beta == 0:
+        np.reciprocal(WH, out=WH)  # WH^-1
+        np.multiply(WH, WH, out=tmp)
+        np.multiply(tmp, V, out=tmp)  # V * WH^-2
+    else:
+        np.power(WH, beta - 2.0, out=tmp)
+        np.multiply(tmp, V, out=tmp)
+        np.power(WH, beta - 1.0, out=WH)
+
+
+def update_h(
+    V: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    beta: float,
+    *,
+    sparsity: float = 0.0,
+    eps: float = EPS,
+    WH: np.ndarray | None = None,
+    tmp: np.ndarray | None = None,
+) -> np.ndarray:
+    """One multiplicative update of ``H`` for a fixed ``W``, in place.
+
+    ``H <- H * ((W.T @ (V * WH**(beta-2))) / (W.T @ WH**(beta-1) + sparsity)) ** gamma(beta)``
+    with ``WH = max(W @ H, eps)``; the result is floored at ``eps``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_components)]
+    H : np.ndarray [shape=(n_components, n_frames)]
+        Updated in place.
+    beta : float >= 0
+    sparsity : float >= 0
+        Weight of the L1 penalty on ``H``.
+    eps : float
+    WH, tmp : np.ndarray [shape=(n_bins, n_frames)], optional
+        Workspaces of ``V``'s dtype, allocated when not given (not used for beta = 2).
+
+    Returns
+    -------
+    H : np.ndarray
+    """
+    gamma = mu_exponent(beta)
+    if beta == 2:
+        num = W.T @ V
+        den = (W.T @ W) @ H
+    else:
+        if WH is None:
+            WH = np.empty(V.shape, dtype=V.dtype)
+        if tmp is None:
+            tmp = np.empty(V.shape, dtype=V.dtype)
+        _ratio_terms(V, W, H, beta, eps, WH, tmp)
+        num = W.T @ tmp
+        den = W.sum(axis=0)[:, None] if beta == 1 else W.T @ WH
+    if sparsity:
+        den = den + sparsity
+    np.maximum(den, eps, out=den)
+    np.divide(num, den, out=num)
+    if gamma != 1.0:
+        np.power(num, gamma, out=num)
+    H *= num
+    np.maximum(H, eps, out=H)
+    return H
+
+
+def update_w(
+    V: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    beta: float,
+    *,
+    eps: float = EPS,
+    WH: np.ndarray | None = None,
+    tmp: np.ndarray | None = None,
+) -> np.ndarray:
+    """One multiplicative update of ``W`` for a fixed ``H``, in place (the transpose of :func:`update_h`).
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_components)]
+        Updated in place.
+    H : np.ndarray [shape=(n_components, n_frames)]
+    beta : float >= 0
+    eps : float
+    WH, tmp : np.ndarray [shape=(n_bins, n_frames)], optional
+        Workspaces (not used for beta = 2).
+
+    Returns
+    -------
+    W : np.ndarray
+    """
+    gamma = mu_exponent(beta)
+    if beta == 2:
+        num = V @ H.T
+        den = W @ (H @ H.T)
+    else:
+        if WH is None:
+            WH = np.empty(V.shape, dtype=V.dtype)
+        if tmp is None:
+            tmp = np.empty(V.shape, dtype=V.dtype)
+        _ratio_terms(V, W, H, beta, eps, WH, tmp)
+        num = tmp @ H.T
+        den = np.broadcast_to(H.sum(axis=1)[None, :], num.shape).copy() if beta == 1 else WH @ H.T
+    np.maximum(den, eps, out=den)
+    np.divide(num, den, out=num)
+    if gamma != 1.0:
+        np.power(num, gamma, out=num)
+    W *= num
+    np.maximum(W, eps, out=W)
+    return W
+
+
+def _normalize_columns(W: np.ndarray, H: np.ndarray) -> None:
+    """Scale every column of W to unit L1 norm and the matching row of H the other way (WH unchanged)."""
+    norms = W.sum(axis=0)
+    norms = np.maximum(norms, EPS)
+    W /= norms
+    H *= norms[:, None]
+
+
+# --------------------------------------------------------------------------------------
+# initialisation
+
+
+def _randomized_svd(V: np.ndarray, k: int, rng: np.random.Generator, n_oversamples: int = 10):
+    """Truncated SVD by randomised range finding (Halko, Martinsson and Tropp 2011), seeded."""
+    n_rows, n_cols = V.shape
+    n_random = min(k + n_oversamples, min(n_rows, n_cols))
+    n_iter = 7 if k < 0.1 * min(n_rows, n_cols) else 4
+    Q = rng.standard_normal((n_cols, n_random)).astype(V.dtype)
+    Q = V @ Q
+    for _ in range(n_iter):
+        Q, _ = np.linalg.qr(Q)
+        Q = V @ (V.T @ Q)
+    Q, _ = np.linalg.qr(Q)
+    B = Q.T @ V
+    Uh, S, Vt = np.linalg.svd(B, full_matrices=False)
+    U = Q @ Uh
+    return U[:, :k], S[:k], Vt[:k]
+
+
+def initialize(V: np.ndarray, n_components: int, *, init: str = defaults.INIT, seed: int | None = defaults.SEED):
+    """Initial ``W`` and ``H`` for :func:`fit`.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], non-negative
+    n_components : int
+    init : {"nndsvda", "random"}
+        ``"nndsvda"``: non-negative double SVD (Boutsidis and Gallopoulos 2008) with zeros
+        filled by the mean of ``V``, as scikit-learn's ``init="nndsvda"``. ``"random"``:
+        ``|N(0, 1)| * sqrt(mean(V) / n_components)`` from a generator seeded by ``seed``.
+    seed : int or None
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_components)]
+    H : np.ndarray [shape=(n_components, n_frames)]
+    """
+    rng = np.random.default_rng(seed)
+    n_bins, n_frames = V.shape
+    avg = float(V.mean())
+    if init == "random":
+        scale = np.sqrt(max(avg, EPS) / n_components)
+        W = np.abs(rng.standard_normal((n_bins, n_components))) * scale
+        H = np.abs(rng.standard_normal((n_components, n_frames))) * scale
+        return W.astype(V.dtype), H.astype(V.dtype)
+    if init != "nndsvda":
+        raise ParameterError(f"init={init!r} is not known; use 'nndsvda' or 'random'")
+    U, S, Vt = _randomized_svd(V, n_components, rng)
+    W = np.zeros((n_bins, n_components), dtype=np.float64)
+    H = np.zeros((n_components, n_frames), dtype=np.float64)
+    W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
+    H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
+    for j in range(1, n_components):
+        x, y = U[:, j], Vt[j, :]
+        x_p, y_p = np.maximum(x, 0), np.maximum(y, 0)
+        x_n, y_n = np.maximum(-x, 0), np.maximum(-y, 0)
+        x_p_norm, y_p_norm = np.linalg.norm(x_p), np.linalg.norm(y_p)
+        x_n_norm, y_n_norm = np.linalg.norm(x_n), np.linalg.norm(y_n)
+        m_p, m_n = x_p_norm * y_p_norm, x_n_norm * y_n_norm
+        if m_p > m_n:
+            u, v, sigma = x_p / max(x_p_norm, EPS), y_p / max(y_p_norm, EPS), m_p
+        else:
+            u, v, sigma = x_n / max(x_n_norm, EPS), y_n / max(y_n_norm, EPS), m_n
+        lbd = np.sqrt(S[j] * sigma)
+        W[:, j] = lbd * u
+        H[j, :] = lbd * v
+    W[W < EPS] = avg
+    H[H < EPS] = avg
+    return W.astype(V.dtype), H.astype(V.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# training
+
+
+@dataclass
+class NMFResult:
+    """Outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    W : np.ndarray [shape=(n_bins, n_components)]
+        Templates, each column with unit L1 norm.
+    H : np.ndarray [shape=(n_components, n_frames)]
+        Activations.
+    divergence : float
+        Final beta divergence ``D(V | W @ H)`` (plus the L1 penalty when ``sparsity > 0``).
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether the relative tolerance stopped the iterations before ``n_iter``.
+    history : list of (int, float)
+        ``(iteration, divergence)`` at every check.
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    divergence: float
+    n_iter: int
+    converged: bool
+    history: list = field(default_factory=list)
+
+
+def _objective(V, W, H, beta, sparsity, WH) -> float:
+    if beta == 2:
+        # 0.5 * ||V - WH||^2 through K x K products: no n_bins x n_frames temporary
+        W64, H64 = W.astype(np.float64), H.astype(np.float64)
+        VHt = (V @ H.T).astype(np.float64)
+        value = 0.5 * (float(np.sum(V.astype(np.float64) ** 2)) - 2.0 * float(np.sum(W64 * VHt)) + float(np.sum((W64.T @ W64) * (H64 @ H64.T))))
+        value = max(value, 0.0)
+    else:
+        np.matmul(W, H, out=WH)
+        value = beta_divergence(V, WH, beta)
+    if sparsity:
+        value += sparsity * float(H.sum(dtype=np.float64))
+    return value
+
+
+def fit(
+    V: np.ndarray,
+    n_components: int = defaults.N_COMPONENTS,
+    *,
+    beta: float = defaults.BETA,
+    n_iter: int = defaults.TRAIN_ITERATIONS,
+    tol: float = defaults.TRAIN_TOLERANCE,
+    init: str = defaults.INIT,
+    seed: int | None = defaults.SEED,
+    sparsity: float = defaults.SPARSITY,
+    W_init: np.ndarray | None = None,
+    H_init: np.ndarray | None = None,
+    fixed_components: Sequence[int] = (),
+    check_every: int = 10,
+    callback: Callable[[int, float], None] | None = None,
+    dtype=np.float32,
+) -> NMFResult:
+    """Learn ``W`` and ``H`` with ``V ~= W @ H`` by beta-divergence multiplicative updates.
+
+    Each iteration updates ``H``, then ``W``, then rescales every column of ``W`` to unit
+    L1 norm (``H`` rescaled the other way, so ``W @ H`` does not change). Without sparsity
+    the divergence never increases.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], non-negative and finite
+    n_components : int > 0
+    beta : float >= 0
+    n_iter : int > 0
+        Maximum number of iterations.
+    tol : float >= 0
+        Stop when the divergence decreased by less than ``tol`` times its current value
+        over the last ``check_every`` iterations; 0 runs all ``n_iter``.
+    init : {"nndsvda", "random"}
+        See :func:`initialize`; ignored where ``W_init``/``H_init`` are given.
+    seed : int or None
+    sparsity : float >= 0
+        L1 penalty on ``H``.
+    W_init : np.ndarray [shape=(n_bins, n_components)], optional
+    H_init : np.ndarray [shape=(n_components, n_frames)], optional
+    fixed_components : sequence of int
+        Columns of ``W`` that are not updated (semi-supervised learning with templates
+        given in ``W_init``).
+    check_every : int
+        Iterations between divergence checks (progress, tolerance, history).
+    callback : callable(iteration, divergence), optional
+        Called at every check, e.g. for a progress bar.
+    dtype : numpy dtype
+        float32 (default, faster) or float64.
+
+    Returns
+    -------
+    NMFResult
+    """
+    V = np.ascontiguousarray(V, dtype=dtype)
+    if V.ndim != 2:
+        raise ParameterError(f"V must be a 2-D array (n_bins, n_frames), got shape {V.shape}")
+    _check_nonnegative_finite("V", V)
+    beta = validate_beta(beta)
+    n_bins, n_frames = V.shape
+    n_components = int(n_components)
+    if n_components < 1:
+        raise ParameterError(f"n_components={n_components} must be at least 1")
+    if n_frames < n_components and init == "nndsvda" and (W_init is None or H_init is None):
+        raise ParameterError(
+            f"the training audio gives {n_frames} frames, fewer than components={n_components}; use a longer clip or fewer components"
+        )
+    if int(n_iter) < 1:
+        raise ParameterError(f"n_iter={n_iter} must be at least 1")
+    if tol < 0 or sparsity < 0:
+        raise ParameterError(f"tol={tol} and sparsity={sparsity} must be >= 0")
+    if float(V.max(initial=0.0)) <= 0:
+        raise ParameterError("the spectrogram is all zeros: there is nothing to learn (is the audio silent?)")
+
+    W0, H0 = initialize(V, n_components, init=init, seed=seed) if (W_init is None or H_init is None) else (None, None)
+    W = np.array(W_init if W_init is not None else W0, dtype=dtype, order="C")
+    H = np.array(H_init if H_init is not None else H0, dtype=dtype, order="C")
+    if W.shape != (n_bins, n_components) or H.shape != (n_components, n_frames):
+        raise ParameterError(f"W_init must have shape {(n_bins, n_components)} and H_init {(n_components, n_frames)}; got {W.shape} and {H.shape}")
+    np.maximum(W, EPS, out=W)
+    np.maximum(H, EPS, out=H)
+    fixed = np.array(sorted(set(int(k) for k in fixed_components)), dtype=int)
+    if fixed.size and (fixed.min() < 0 or fixed.max() >= n_components):
+        raise ParameterError(f"fixed_components must be indices in 0..{n_components - 1}")
+    _normalize_columns(W, H)
+    W_fixed = W[:, fixed].copy()
+
+    WH = np.empty_like(V)
+    tmp = np.empty_like(V) if beta != 2 else None
+    initial = _objective(V, W, H, beta, sparsity, WH)
+    history = [(0, initial)]
+    previous = initial
+    converged = False
+    it = 0
+    for it in range(1, int(n_iter) + 1):
+        update_h(V, W, H, beta, sparsity=sparsity, WH=WH, tmp=tmp)
+        update_w(V, W, H, beta, WH=WH, tmp=tmp)
+        if fixed.size:
+            W[:, fixed] = W_fixed
+        _normalize_columns(W, H)
+        if it % check_every == 0 or it == n_iter:
+            value = _objective(V, W, H, beta, sparsity, WH)
+            history.append((it, value))
+            if callback is not None:
+                callback(it, value)
+            if tol > 0 and (previous - value) < tol * max(value, EPS):
+                converged = True
+                break
+            previous = value
+    final = history[-1][1]
+    return NMFResult(W=W, H=H, divergence=final, n_iter=it, converged=converged, history=history)
+
+
+# --------------------------------------------------------------------------------------
+# H-only solves against a fixed dictionary
+
+
+def initial_activations(V: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Scale-matched flat start for ``H``: every component gets an equal share of each frame's energy.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_components)]
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_components, n_frames)]
+    """
+    total_template = max(float(W.sum()), EPS)
+    frame_energy = V.sum(axis=0, keepdims=True) / total_template
+    H = np.repeat(frame_energy, W.shape[1], axis=0).astype(V.dtype)
+    return np.maximum(H, EPS, out=H)
+
+
+def solve_activations(
+    V: np.ndarray,
+    W: np.ndarray,
+    *,
+    beta: float = defaults.BETA,
+    n_iter: int = 200,
+    tol: float = 1e-6,
+    sparsity: float = 0.0,
+    H_init: np.ndarray | None = None,
+    dtype=np.float32,
+) -> np.ndarray:
+    """Offline H-only solve: activations of every frame at once for a fixed dictionary.
+
+    This is the batch counterpart of :class:`FrameSolver` ("H solved offline to
+    convergence"); the frames are independent given ``W``, so solving them together or
+    one at a time gives the same fixed points.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_components)]
+    beta, sparsity : float
+    n_iter : int
+        Maximum number of iterations.
+    tol : float
+        Stop when the relative L1 change of ``H`` in one iteration falls below ``tol``.
+    H_init : np.ndarray [shape=(n_components, n_frames)], optional
+        Start; by default :func:`initial_activations`.
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_components, n_frames)]
+    """
+    V = np.ascontiguousarray(V, dtype=dtype)
+    W = np.ascontiguousarray(W, dtype=dtype)
+    beta = validate_beta(beta)
+    H = initial_activations(V, W) if H_init is None else np.array(H_init, dtype=dtype, order="C")
+    WH = np.empty_like(V)
+    tmp = np.empty_like(V) if beta != 2 else None
+    previous = H.copy()
+    for _ in range(int(n_iter)):
+        previous[...] = H
+        update_h(V, W, H, beta, sparsity=sparsity, WH=WH, tmp=tmp)
+        if tol > 0:
+            change = float(np.abs(H - previous).sum(dtype=np.float64)) / max(float(previous.sum(dtype=np.float64)), EPS)
+            if change < tol:
+                break
+    return H
+
+
+class FrameSolver:
+    """Per-frame H-only solver for a fixed dictionary: preallocated, in place, warm-started.
+
+    The streaming engine calls :meth:`solve` once per STFT frame with the frame's
+    magnitude spectrum (one column per audio channel) and the previous frame's
+    activations as the start. Nothing is allocated after construction.
+
+    Parameters
+    ----------
+    W : np.ndarray [shape=(n_bins, n_components)]
+        Fixed dictionary.
+    beta : float >= 0
+    n_iter : int >= 0
+        Maximum number of multiplicative updates per frame.
+    tol : float >= 0
+        Stop early when the relative L1 change of the activations in one update is
+        below ``tol`` (0 always runs ``n_iter`` updates).
+    sparsity : float >= 0
+        L1 penalty on the activations.
+    n_columns : int
+        Number of frames solved together (the audio channels).
+    """
+
+    def __init__(self, W: np.ndarray, *, beta: float, n_iter: int, tol: float = 0.0, sparsity: float = 0.0, n_columns: int = 1):
+        self.W = np.ascontiguousarray(W, dtype=np.float32)
+        self.Wt = np.ascontiguousarray(self.W.T)
+        self.beta = validate_beta(beta)
+        self.gamma = np.float32(mu_exponent(self.beta))
+        self.n_iter = int(n_iter)
+        self.tol = float(tol)
+        self.sparsity = np.float32(sparsity)
+        n_bins, n_components = self.W.shape
+        self.eps = np.float32(EPS)
+        # W.T @ 1 + sparsity: the constant KL denominator
+        self._colsum = (self.W.sum(axis=0) + self.sparsity).astype(np.float32)[:, None]
+        np.maximum(self._colsum, self.eps, out=self._colsum)
+        self._w_total = np.float32(max(float(self.W.sum()), EPS))
+        self._gram = (self.Wt @ self.W).astype(np.float32) if self.beta == 2 else None
+        self._wh = np.empty((n_bins, n_columns), np.float32)
+        self._tmp = np.empty((n_bins, n_columns), np.float32)
+        self._num = np.empty((n_components, n_columns), np.float32)
+        self._den = np.empty((n_components, n_columns), np.float32)
+        self._wtv = np.empty((n_components, n_columns), np.float32)
+        self._change = np.empty((n_components, n_columns), np.float32)
+
+    def start(self, v: np.ndarray, h: np.ndarray) -> None:
+        """Cold start: give every component an equal share of the frame's energy.
+
+        Parameters
+        ----------
+        v : np.ndarray [shape=(n_bins, n_columns)]
+        h : np.ndarray [shape=(n_components, n_columns)], written
+        """
+        np.sum(v, axis=0, keepdims=True, out=self._change[:1])
+        np.divide(self._change[:1], self._w_total, out=self._change[:1])
+        h[...] = self._change[:1]
+        np.maximum(h, self.eps, out=h)
+
+    def solve(self, v: np.ndarray, h: np.ndarray) -> int:
+        """Improve ``h`` in place for the frame ``v``; return the number of updates run.
+
+        Parameters
+        ----------
+        v : np.ndarray [shape=(n_bins, n_columns)], float32
+            Magnitude (or power) spectrum of the frame.
+        h : np.ndarray [shape=(n_components, n_columns)], float32
+            Start (warm: the previous frame's result), overwritten with the result.
+
+        Returns
+        -------
+        int
+        """
+        W, Wt, wh, tmp, num, den = self.W, self.Wt, self._wh, self._tmp, self._num, self._den
+        beta, eps = self.beta, self.eps
+        if beta == 2:
+            np.matmul(Wt, v, out=self._wtv)
+        for it in range(self.n_iter):
+            if beta == 2:
+                np.matmul(self._gram, h, out=den)
+                den += self.sparsity
+                np.maximum(den, eps, out=den)
+                np.divide(self._wtv, den, out=num)
+            else:
+                np.matmul(W, h, out=wh)
+                np.maximum(wh, eps, out=wh)
+                if beta == 1:
+                    np.divide(v, wh, out=tmp)
+                    np.matmul(Wt, tmp, out=num)
+                    np.divide(num, self._colsum, out=num)
+                else:
+                    if beta == 0:
+                        np.reciprocal(wh, out=wh)
+                        np.multiply(wh, wh, out=tmp)
+                    else:
+                        np.power(wh, beta - 2.0, out=tmp)
+                        np.power(wh, beta - 1.0, out=wh)
+                    np.multiply(tmp, v, out=tmp)
+                    np.matmul(Wt, tmp, out=num)
+                    np.matmul(Wt, wh, out=den)
+                    den += self.sparsity
+                    np.maximum(den, eps, out=den)
+                    np.divide(num, den, out=num)
+                if self.gamma != 1:
+                    np.power(num, self.gamma, out=num)
+            if self.tol > 0:
+                # relative L1 change: sum(|num - 1| * h) / sum(h)
+                np.subtract(num, 1.0, out=self._change)
+                np.abs(self._change, out=self._change)
+                np.multiply(self._change, h, out=self._change)
+                change = float(self._change.sum())
+                total = float(h.sum())
+            np.multiply(h, num, out=h)
+            np.maximum(h, eps, out=h)
+            if self.tol > 0 and change <= self.tol * total:
+                return it + 1
+        return self.n_iter

@@ -1,0 +1,417 @@
+"""Presets: a dictionary, the components to keep and the separator settings, in YAML.
+
+A preset file looks like this (every key but ``dictionary`` and ``keep`` is optional)::
+
+    description: Heartbeat from a stethoscope; breathing and hum removed
+    dictionary: heartbeat.npz     # relative to this file
+    keep: 0-3,5                   # indices, ranges, labels or all
+    mask: ratio                   # ratio | binary
+    mask_exponent: 1.0            # 1 = ratio mask, 2 = Wiener
+    iterations: 20                # multiplicative updates per frame at most
+    tolerance: 0.001              # stop a frame's updates earlier when converged
+    sparsity: 0.0                 # L1 penalty on the activations
+    chain:                        # optional: processors around the separator
+      - highpass: {cutoff: 20}
+      - nmf                       # the separator described above
+      - gain: {db: 6}
+
+Presets are validated when loaded: unknown keys, wrong types, indices out of range,
+unknown labels and unknown processors are errors that name the key and the fix. They are
+read with YAML's safe loader and written atomically. A preset is found by path, or by
+name in the user preset folder (``$RTNMF_PRESET_DIR``, else the per-user config folder,
+e.g. ``~/.config/realtime_nmf/presets`` on Linux), then in the bundled presets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._atomic import atomic_write
+from .dictionary import Dictionary
+from .errors import DictionaryError, ParameterError, PresetError, ProcessorError, RealtimeNMFError
+from .processors.base import validate_parameters
+from .processors.chain import Chain
+from .processors.registry import get_processor_class
+from .processors.separator import SEPARATOR_PARAMETERS, NMFSeparator
+
+__all__ = [
+    "Preset",
+    "PRESET_VERSION",
+    "load_preset",
+    "find_preset",
+    "list_presets",
+    "user_preset_dir",
+    "bundled_preset_dir",
+    "PresetEntry",
+]
+
+PRESET_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_TOP_KEYS = ("version", "description", "dictionary", "keep", *SEPARATOR_PARAMETERS, "chain")
+
+
+def user_preset_dir() -> Path:
+    """The user's preset folder: ``$RTNMF_PRESET_DIR`` or the platform's per-user config folder."""
+    override = os.environ.get("RTNMF_PRESET_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("realtime_nmf")) / "presets"
+
+
+def bundled_preset_dir() -> Path:
+    """The presets shipped with realtime_nmf (installed as package data)."""
+    from importlib import resources
+
+    try:
+        installed = Path(str(resources.files("realtime_nmf.bundled_presets")))
+        if installed.is_dir():
+            return installed
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "presets"  # running from a source checkout
+
+
+def _validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PresetError(f"preset name {name!r} may use only letters, digits, '_', '-' and '.', e.g. 'heartbeat'")
+    return name
+
+
+@dataclass
+class Preset:
+    """A validated preset.
+
+    Attributes
+    ----------
+    name : str
+    dictionary_path : Path
+        Absolute path of the dictionary file.
+    keep : str, int or list
+        The selection as written (resolved by :meth:`Dictionary.resolve_components`).
+    settings : dict
+        Separator settings (see :data:`realtime_nmf.processors.separator.SEPARATOR_PARAMETERS`).
+    chain : list of (str, dict), optional
+        Processors in order, ``("nmf", {})`` standing for the separator; None for the
+        separator alone.
+    description : str
+    path : Path, optional
+        File the preset was loaded from or saved to.
+    """
+
+    name: str
+    dictionary_path: Path
+    keep: Any
+    settings: dict = field(default_factory=dict)
+    chain: list | None = None
+    description: str = ""
+    path: Path | None = None
+    _dictionary: Dictionary | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.settings = validate_parameters(SEPARATOR_PARAMETERS, self.settings, f"preset {self.name!r}")
+        self.dictionary_path = Path(self.dictionary_path)
+        if self.chain is not None:
+            self.chain = _validate_chain(self.chain, f"preset {self.name!r}")
+
+    @property
+    def dictionary(self) -> Dictionary:
+        """The preset's dictionary (loaded once)."""
+        if self._dictionary is None:
+            self._dictionary = Dictionary.load(self.dictionary_path)
+        return self._dictionary
+
+    @property
+    def keep_indices(self) -> list[int]:
+        """Resolved indices of the kept components."""
+        return self.dictionary.resolve_components(self.keep, what=f"preset {self.name!r}: keep")
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate the preset's processors run at (the dictionary's)."""
+        return self.dictionary.sample_rate
+
+    def build(self) -> Chain:
+        """The processors this preset describes, as a :class:`Chain` (not yet prepared)."""
+        separator = NMFSeparator(self.dictionary, keep=self.keep, **self.settings)
+        if self.chain is None:
+            return Chain([separator])
+        processors = []
+        for name, params in self.chain:
+            processors.append(separator if name == "nmf" else get_processor_class(name)(**params))
+        return Chain(processors)
+
+    @property
+    def latency(self) -> int:
+        """Algorithmic latency of the whole chain in samples at :attr:`sample_rate`."""
+        return self.build().latency
+
+    def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """The preset as YAML-ready data; the dictionary path relative to ``relative_to`` if given."""
+        dictionary = self.dictionary_path
+        if relative_to is not None:
+            try:
+                dictionary = Path(os.path.relpath(self.dictionary_path.resolve(), relative_to.resolve()))
+            except ValueError:  # another drive on Windows
+                dictionary = self.dictionary_path.resolve()
+        data: dict[str, Any] = {"version": PRESET_VERSION}
+        if self.description:
+            data["description"] = self.description
+        data["dictionary"] = dictionary.as_posix()
+        data["keep"] = self.keep
+        data.update(self.settings)
+        if self.chain is not None:
+            data["chain"] = [name if not params else {name: dict(params)} for name, params in self.chain]
+        return data
+
+    def to_yaml(self, relative_to: Path | None = None) -> str:
+        """The preset as YAML text."""
+        header = f"# realtime_nmf preset '{self.name}'\n"
+        return header + yaml.safe_dump(self.to_dict(relative_to), sort_keys=False, default_flow_style=None)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the preset to ``path`` atomically (the dictionary path stored relative to it)."""
+        path = Path(path)
+        if path.suffix not in (".yaml", ".yml"):
+            raise PresetError(f"preset file {str(path)!r} must end in .yaml")
+        text = self.to_yaml(relative_to=path.parent)
+        with atomic_write(path, "w") as handle:
+            handle.write(text)
+        self.path = path
+        return path
+
+    def summary(self) -> str:
+        """Human-readable description (for ``rtnmf info``)."""
+        d = self.dictionary
+        keep = self.keep_indices
+        names = ", ".join(f"{i}" + (f":{d.labels[i]}" if d.labels[i] else "") for i in keep)
+        chain = " -> ".join(name + (f"({', '.join(f'{k}={v}' for k, v in p.items())})" if p else "") for name, p in (self.chain or [("nmf", {})]))
+        latency = self.latency
+        lines = [
+            f"preset         {self.name}" + (f" ({self.path})" if self.path else ""),
+            f"description    {self.description or '-'}",
+            f"dictionary     {self.dictionary_path}",
+            f"keep           {len(keep)} of {d.n_components} components: {names}",
+            "separator      " + ", ".join(f"{k} {v}" for k, v in self.settings.items()),
+            f"chain          {chain}",
+            f"latency        {latency} samples = {1000 * latency / d.sample_rate:.1f} ms at {d.sample_rate} Hz (algorithmic)",
+        ]
+        return "\n".join(lines) + "\n\ndictionary:\n" + "\n".join("  " + line for line in d.summary().splitlines())
+
+
+def _validate_chain(chain: Any, where: str) -> list[tuple[str, dict]]:
+    if not isinstance(chain, list) or not chain:
+        raise PresetError(f"{where}: chain must be a list of processors, e.g. [highpass, nmf, {{gain: {{db: 6}}}}]")
+    entries = []
+    for position, item in enumerate(chain):
+        if isinstance(item, str):
+            name, params = item, {}
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+            name, params = item[0], item[1] or {}
+        elif isinstance(item, dict) and len(item) == 1:
+            name, params = next(iter(item.items()))
+            params = {} if params is None else params
+        else:
+            raise PresetError(f"{where}: chain entry {position + 1} ({item!r}) must be a processor name or 'name: {{parameters}}'")
+        if not isinstance(params, dict):
+            raise PresetError(f"{where}: chain entry {position + 1} ({name}): parameters must be a mapping like {{cutoff: 20}}, not {params!r}")
+        try:
+            cls = get_processor_class(name)
+        except ProcessorError as exc:
+            raise PresetError(f"{where}: chain entry {position + 1}: {exc}") from None
+        if name == "nmf":
+            if params:
+                raise PresetError(f"{where}: the 'nmf' chain entry takes no parameters; set them at the top level of the preset (mask, iterations, ...)")
+        else:
+            try:
+                params = validate_parameters(cls.parameters, params, f"{where}: chain entry {position + 1} ({name})")
+            except ParameterError as exc:
+                raise PresetError(str(exc)) from None
+        entries.append((name, dict(params)))
+    count = sum(name == "nmf" for name, _ in entries)
+    if count != 1:
+        raise PresetError(f"{where}: the chain must contain the separator 'nmf' exactly once (it has {count})")
+    return entries
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> PresetError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return PresetError(f"preset {str(path)!r} is not valid YAML{where}: {problem}")
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Find (see :func:`find_preset`), read and validate a preset, dictionary included.
+
+    Raises
+    ------
+    PresetError
+        For a missing file, bad YAML (with the line number), an unknown key, a wrong
+        type, a bad selection or chain; :class:`DictionaryError` if its dictionary is
+        missing or invalid.
+    """
+    path = find_preset(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"cannot read preset {str(path)!r}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
+    return preset_from_dict(data, name=path.stem, base=path.parent, path=path)
+
+
+def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = None) -> Preset:
+    """Validate preset data (as read from YAML); relative dictionary paths resolve against ``base``."""
+    where = f"preset {str(path) if path else name!r}"
+    if not isinstance(data, dict):
+        raise PresetError(f"{where} must be a mapping of keys (dictionary, keep, ...), not {type(data).__name__}")
+    unknown = [key for key in data if key not in _TOP_KEYS]
+    if unknown:
+        raise PresetError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(_TOP_KEYS)}")
+    version = data.get("version", PRESET_VERSION)
+    if version != PRESET_VERSION:
+        raise PresetError(f"{where}: version {version!r} is not supported; this realtime_nmf reads preset version {PRESET_VERSION}")
+    for key in ("dictionary", "keep"):
+        if key not in data:
+            raise PresetError(f"{where}: the key {key!r} is missing; a preset needs 'dictionary' (a .npz file) and 'keep' (e.g. 0-3,5)")
+    dictionary = data["dictionary"]
+    if not isinstance(dictionary, str) or not dictionary:
+        raise PresetError(f"{where}: dictionary must be a file name such as heartbeat.npz, not {dictionary!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PresetError(f"{where}: description must be a text, not {description!r}")
+    keep = data["keep"]
+    if not isinstance(keep, (str, int, list)) or isinstance(keep, bool):
+        raise PresetError(f"{where}: keep must be indices, ranges or labels such as 0-3,5 or [0, 3] or all, not {keep!r}")
+    dictionary_path = Path(dictionary).expanduser()
+    if not dictionary_path.is_absolute():
+        dictionary_path = (base / dictionary_path).resolve()
+    settings = {key: data[key] for key in SEPARATOR_PARAMETERS if key in data}
+    try:
+        preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=settings, chain=data.get("chain"),
+                        description=description, path=path)
+    except ParameterError as exc:
+        raise PresetError(str(exc)) from None
+    try:
+        preset.keep_indices  # loads the dictionary and checks the selection against it
+    except DictionaryError as exc:
+        raise DictionaryError(f"{where}: {exc}") from None
+    except ParameterError as exc:
+        raise PresetError(str(exc)) from None
+    return preset
+
+
+def find_preset(name_or_path: str | Path) -> Path:
+    """Locate a preset by file path or by name.
+
+    A value with a folder separator or a ``.yaml``/``.yml`` ending is a path. A name is
+    looked up as ``NAME.yaml`` in :func:`user_preset_dir` first (so a user preset can
+    override a bundled one), then in :func:`bundled_preset_dir`.
+    """
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise PresetError(f"preset file {text!r} does not exist")
+        return path
+    _validate_name(text)
+    for folder in (user_preset_dir(), bundled_preset_dir()):
+        for suffix in (".yaml", ".yml"):
+            candidate = folder / f"{text}{suffix}"
+            if candidate.is_file():
+                return candidate
+    names = sorted({entry.name for entry in list_presets()})
+    raise PresetError(f"no preset named {text!r}; available: {', '.join(names) or 'none'} (see 'rtnmf presets', or give a path to a .yaml file)")
+
+
+@dataclass(frozen=True)
+class PresetEntry:
+    """One line of :func:`list_presets`."""
+
+    name: str
+    path: Path
+    source: str  # "user" or "bundled"
+    description: str
+    shadowed: bool = False
+
+
+def _describe(path: Path) -> str:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = data.get("description", "") if isinstance(data, dict) else ""
+        return str(text).strip().splitlines()[0] if text else ""
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "(unreadable)"
+
+
+def list_presets() -> list[PresetEntry]:
+    """Every preset found by name: user presets first, then bundled ones (marked when a user preset shadows them)."""
+    entries: list[PresetEntry] = []
+    seen: set[str] = set()
+    for source, folder in (("user", user_preset_dir()), ("bundled", bundled_preset_dir())):
+        if not folder.is_dir():
+            continue
+        for path in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
+            entries.append(PresetEntry(path.stem, path, source, _describe(path), shadowed=path.stem in seen))
+            seen.add(path.stem)
+    return entries
+
+
+def new_preset(
+    name: str,
+    dictionary_path: str | Path,
+    keep: Any,
+    *,
+    output: str | Path | None = None,
+    description: str = "",
+    settings: dict | None = None,
+    chain: list | None = None,
+) -> Preset:
+    """Create, validate and save a preset.
+
+    Without ``output`` the preset goes to the user preset folder as ``NAME.yaml``, and
+    the dictionary is copied beside it as ``NAME.npz`` so the preset keeps working when
+    the original file moves. With ``output`` the preset refers to the dictionary where
+    it is (by a path relative to the preset file).
+
+    Returns
+    -------
+    Preset
+    """
+    _validate_name(name)
+    dictionary = Dictionary.load(dictionary_path)
+    if output is None:
+        folder = user_preset_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PresetError(f"cannot create the user preset folder {str(folder)!r}: {exc.strerror}") from None
+        target = folder / f"{name}.yaml"
+        copy = folder / f"{name}.npz"
+        if Path(dictionary_path).resolve() != copy.resolve():
+            with atomic_write(copy) as handle, open(dictionary_path, "rb") as source:
+                shutil.copyfileobj(source, handle)
+        dictionary_path = copy
+    else:
+        target = Path(output)
+    try:
+        preset = Preset(name=name, dictionary_path=Path(dictionary_path).resolve(), keep=keep, settings=settings or {},
+                        chain=chain, description=description, _dictionary=dictionary)
+        preset.keep_indices
+    except ParameterError as exc:
+        raise PresetError(str(exc)) from None
+    except RealtimeNMFError:
+        raise
+    preset.save(target)
+    return preset

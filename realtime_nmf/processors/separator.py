@@ -1,0 +1,256 @@
+"""The NMF separator: per-frame activations against a fixed dictionary, a mask, overlap-add.
+
+For every STFT frame the separator solves only the activations ``h`` of the fixed
+templates ``W`` (warm-started from the previous frame, a few multiplicative updates),
+builds a mask from the kept components and applies it to the complex spectrum, so the
+mixture's phase is kept. With every component kept the output is the input, delayed by
+:attr:`NMFSeparator.latency` samples.
+
+Masks (``Vt = W_keep @ h_keep``, ``Vr = W_rest @ h_rest``, ``a`` = ``mask_exponent``):
+
+- ``"ratio"``: ``Vt**a / (Vt**a + Vr**a)`` (the ratio mask for ``a = 1``, the Wiener mask
+  for ``a = 2`` on a magnitude dictionary);
+- ``"binary"``: 1 where ``Vt >= Vr``, else 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import defaults
+from ..dictionary import Dictionary
+from ..errors import ParameterError
+from ..nmf import FrameSolver
+from ..stft import StreamingSTFT, istft, stft
+from .base import Parameter, Processor, validate_parameters
+
+__all__ = ["NMFSeparator", "SEPARATOR_PARAMETERS"]
+
+#: Settings of the separator (besides its dictionary); presets store them under these names.
+SEPARATOR_PARAMETERS: dict[str, Parameter] = {
+    "mask": Parameter(str, defaults.MASK, "how kept components become a mask: ratio or binary", choices=("ratio", "binary")),
+    "mask_exponent": Parameter(float, defaults.MASK_EXPONENT, "exponent of the ratio mask (1 = ratio, 2 = Wiener)", minimum=0.0, maximum=10.0, exclusive_minimum=True),
+    "iterations": Parameter(int, defaults.SOLVER_ITERATIONS, "multiplicative updates per frame at most", minimum=0, maximum=10000),
+    "tolerance": Parameter(float, defaults.SOLVER_TOLERANCE, "stop a frame's updates when activations change by less than this (relative); 0 = always run all", minimum=0.0, maximum=1.0),
+    "sparsity": Parameter(float, defaults.SPARSITY, "L1 penalty on the activations", minimum=0.0, maximum=1e6),
+}
+
+
+class NMFSeparator(Processor):
+    """Keep chosen NMF components of the input, frame by frame, in real time.
+
+    Parameters
+    ----------
+    dictionary : Dictionary
+        Fixed templates with their STFT settings; the stream must run at
+        ``dictionary.sample_rate``.
+    keep : str, int or list, default "all"
+        Components to keep (see :meth:`Dictionary.resolve_components`).
+    mask, mask_exponent, iterations, tolerance, sparsity
+        See :data:`SEPARATOR_PARAMETERS` (defaults in :mod:`realtime_nmf.defaults`).
+
+    Attributes
+    ----------
+    keep : list of int
+        Resolved kept component indices.
+    frames, updates, nonfinite_frames : int
+        Counters since the last :meth:`reset`: frames processed, multiplicative updates
+        run, frames whose input held NaN or Inf (those samples were replaced by zeros).
+    """
+
+    name = "nmf"
+    parameters = SEPARATOR_PARAMETERS
+
+    def __init__(self, dictionary: Dictionary, keep: Any = "all", **params: Any):
+        if not isinstance(dictionary, Dictionary):
+            raise ParameterError(f"NMFSeparator needs a Dictionary, not {type(dictionary).__name__}")
+        self.params = validate_parameters(SEPARATOR_PARAMETERS, params, "nmf separator")
+        self.sample_rate = None
+        self.n_channels = None
+        self.dictionary = dictionary
+        self.keep = dictionary.resolve_components(keep)
+        self._keep_spec = keep
+        rest = [k for k in range(dictionary.n_components) if k not in set(self.keep)]
+        # templates reordered so the kept ones come first: h[:n_keep] is then a view
+        self._order = np.array(self.keep + rest, dtype=np.intp)
+        self._n_keep = len(self.keep)
+        W = dictionary.W[:, self._order]
+        self._W = np.ascontiguousarray(W)
+        self._W_keep = np.ascontiguousarray(W[:, : self._n_keep])
+        self._W_rest = np.ascontiguousarray(W[:, self._n_keep :])
+
+    # ---------------------------------------------------------------------------------
+    @property
+    def latency(self) -> int:
+        return self.dictionary.latency_samples
+
+    def config(self) -> dict[str, Any]:
+        return {"keep": self._keep_spec, **self.params}
+
+    def _make_solver(self, n_columns: int) -> FrameSolver:
+        return FrameSolver(
+            self._W,
+            beta=self.dictionary.beta,
+            n_iter=self.params["iterations"],
+            tol=self.params["tolerance"],
+            sparsity=self.params["sparsity"],
+            n_columns=n_columns,
+        )
+
+    def _make_masker(self, n_columns: int) -> "_Masker":
+        return _Masker(self._W_keep, self._W_rest, self.params["mask"], self.params["mask_exponent"], n_columns)
+
+    def _allocate(self) -> None:
+        d = self.dictionary
+        if abs(self.sample_rate - d.sample_rate) > 1e-6:
+            raise ParameterError(
+                f"the dictionary was trained at {d.sample_rate} Hz but the stream runs at {self.sample_rate:g} Hz; "
+                "resample the audio to the dictionary's rate (rtnmf run does this for you)"
+            )
+        C = self.n_channels
+        F, K = d.n_bins, d.n_components
+        self._solver = self._make_solver(C)
+        self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectrum)
+        self._masker = self._make_masker(C)
+        self._magnitude = np.zeros((F, C), np.float32)
+        self._h = np.zeros((K, C), np.float32)
+
+    def reset(self) -> None:
+        if self.n_channels is None:
+            return
+        self._stft.reset()
+        self._h.fill(0)
+        self._started = False
+        self.frames = 0
+        self.updates = 0
+
+    @property
+    def nonfinite_frames(self) -> int:
+        return self._stft.nonfinite_frames if self.n_channels is not None else 0
+
+    @property
+    def activations(self) -> np.ndarray:
+        """Activations of the latest frame in dictionary order, shape ``(n_components, n_channels)`` (a copy)."""
+        h = np.empty_like(self._h)
+        h[self._order] = self._h
+        return h
+
+    # ---------------------------------------------------------------------------------
+    def _process(self, block: np.ndarray, out: np.ndarray) -> None:
+        self._stft.process(block, out)
+
+    def _process_spectrum(self, spectrum: np.ndarray) -> None:
+        magnitude, h = self._magnitude, self._h
+        np.abs(spectrum, out=magnitude)
+        if self.dictionary.power != 1.0:
+            np.power(magnitude, self.dictionary.power, out=magnitude)
+        if not self._started:
+            self._solver.start(magnitude, h)
+            self._started = True
+        self.updates += self._solver.solve(magnitude, h)
+        self.frames += 1
+        self._masker.apply(spectrum, h)
+
+    # ---------------------------------------------------------------------------------
+    def separate_offline(self, audio: np.ndarray, *, converge: bool = False, n_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
+        """Whole-signal reference of the same computation, without the streaming machinery.
+
+        Parameters
+        ----------
+        audio : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
+            At the dictionary's sample rate.
+        converge : bool
+            False: the streaming algorithm frame by frame (same warm starts, iterations
+            and tolerance), which the streaming output must equal. True: every frame
+            solved to convergence (``n_iter`` updates or relative change below ``tol``),
+            the "offline" quality reference.
+
+        Returns
+        -------
+        np.ndarray [shape=audio.shape, dtype=float32]
+            Time-aligned with ``audio`` (no latency).
+        """
+        from ..nmf import solve_activations
+
+        d = self.dictionary
+        x = np.asarray(audio, dtype=np.float32)
+        squeeze = x.ndim == 1
+        x2 = x[:, None] if squeeze else x
+        S = stft(x2, d.n_fft, d.hop_length, d.window)  # (F, M, C)
+        V = np.abs(S) ** d.power if d.power != 1 else np.abs(S)
+        F, M, C = S.shape
+        H = np.empty((d.n_components, M, C), np.float32)
+        if converge:
+            for c in range(C):
+                H[:, :, c] = solve_activations(V[:, :, c], self._W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"])
+        else:
+            solver = self._make_solver(C)
+            h = np.zeros((d.n_components, C), np.float32)
+            for m in range(M):
+                v = np.ascontiguousarray(V[:, m, :])
+                if m == 0:
+                    solver.start(v, h)
+                solver.solve(v, h)
+                H[:, m, :] = h
+        masker = self._make_masker(C)
+        for m in range(M):
+            frame = np.ascontiguousarray(S[:, m, :])
+            masker.apply(frame, np.ascontiguousarray(H[:, m, :]))
+            S[:, m, :] = frame
+        y = istft(S, d.n_fft, d.hop_length, d.window, length=x2.shape[0])
+        return y[:, 0] if squeeze else y
+
+
+class _Masker:
+    """Builds the mask of the kept components for one frame and applies it in place (preallocated).
+
+    Parameters
+    ----------
+    W_keep : np.ndarray [shape=(n_bins, n_keep)]
+    W_rest : np.ndarray [shape=(n_bins, n_components - n_keep)]
+    kind : {"ratio", "binary"}
+    exponent : float
+    n_columns : int
+    """
+
+    def __init__(self, W_keep: np.ndarray, W_rest: np.ndarray, kind: str, exponent: float, n_columns: int):
+        self.W_keep, self.W_rest = W_keep, W_rest
+        self.n_keep = W_keep.shape[1]
+        self.kind, self.exponent = kind, float(exponent)
+        shape = (W_keep.shape[0], n_columns)
+        self._target = np.zeros(shape, np.float32)
+        self._rest = np.zeros(shape, np.float32)
+        self._mask = np.zeros(shape, np.float32)
+        self._binary = np.zeros(shape, bool)
+        self._eps = np.float32(defaults.EPS)
+
+    def apply(self, spectrum: np.ndarray, h: np.ndarray) -> None:
+        """Multiply ``spectrum`` in place by the mask for activations ``h``.
+
+        Parameters
+        ----------
+        spectrum : np.ndarray [shape=(n_bins, n_columns), dtype=complex64]
+        h : np.ndarray [shape=(n_components, n_columns)]
+            Activations with the kept components first.
+        """
+        if self.W_rest.shape[1] == 0:
+            return  # every component kept: the mask is 1
+        target, rest = self._target, self._rest
+        np.matmul(self.W_keep, h[: self.n_keep], out=target)
+        np.matmul(self.W_rest, h[self.n_keep :], out=rest)
+        if self.kind == "binary":
+            np.greater_equal(target, rest, out=self._binary)
+            np.multiply(spectrum, self._binary, out=spectrum)
+            return
+        mask = self._mask
+        if self.exponent != 1.0:
+            np.power(target, self.exponent, out=target)
+            np.power(rest, self.exponent, out=rest)
+        # 1 - rest / (target + rest): exactly 1 where only kept components are active
+        np.add(target, rest, out=mask)
+        np.add(mask, self._eps, out=mask)
+        np.divide(rest, mask, out=mask)
+        np.subtract(np.float32(1.0), mask, out=mask)
+        np.multiply(spectrum, mask, out=spectrum)

@@ -1,0 +1,320 @@
+"""Short-time Fourier transform, offline and streaming, with one framing convention.
+
+Framing
+-------
+Frame ``m`` holds the ``n_fft`` input samples that end at sample ``(m + 1) * hop_length - 1``
+(samples before the start of the signal are zeros). This is the frame a streaming
+processor can compute as soon as ``(m + 1) * hop_length`` samples have arrived, so the
+offline functions here (:func:`stft`, :func:`istft`) and the streaming
+:class:`StreamingSTFT` see exactly the same frames.
+
+Synthesis uses the least-squares (Griffin-Lim) synthesis window
+``w_s = w_a / sum_k w_a(n + k * hop)**2``, so analysis followed by synthesis of an unchanged
+spectrum gives the input back exactly for any window and hop that satisfy the
+non-zero overlap-add condition.
+
+Audio arrays are ``(n_samples, n_channels)`` (the layout of soundfile and sounddevice);
+spectra are ``(n_bins, n_channels)`` per frame and ``(n_bins, n_frames, n_channels)``
+offline, with ``n_bins = n_fft // 2 + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import scipy.signal
+
+from .errors import ParameterError
+
+__all__ = [
+    "analysis_window",
+    "synthesis_window",
+    "validate_stft_settings",
+    "n_frames_for",
+    "streaming_latency",
+    "stft",
+    "istft",
+    "magnitude_spectrogram",
+    "StreamingSTFT",
+]
+
+
+def validate_stft_settings(n_fft: int, hop_length: int, window: str = "hann") -> tuple[int, int, str]:
+    """Check ``n_fft``, ``hop_length`` and ``window``; return them normalised.
+
+    Raises
+    ------
+    ParameterError
+        With a message that names the value and the fix.
+    """
+    try:
+        n_fft, hop_length = int(n_fft), int(hop_length)
+    except (TypeError, ValueError):
+        raise ParameterError(f"n_fft={n_fft!r} and hop_length={hop_length!r} must be whole numbers") from None
+    if n_fft < 16:
+        raise ParameterError(f"n_fft={n_fft} is too small; use at least 16 (e.g. 1024)")
+    if n_fft > 1 << 16:
+        raise ParameterError(f"n_fft={n_fft} is too large; use at most 65536")
+    if hop_length < 1:
+        raise ParameterError(f"hop_length={hop_length} must be at least 1 (e.g. n_fft // 4 = {n_fft // 4})")
+    if hop_length > n_fft:
+        raise ParameterError(f"hop_length={hop_length} is larger than n_fft={n_fft}; use at most n_fft (e.g. n_fft // 4 = {n_fft // 4})")
+    synthesis_window(window, n_fft, hop_length)  # raises on an unknown window or a NOLA violation
+    return n_fft, hop_length, str(window)
+
+
+def analysis_window(window: str, n_fft: int) -> np.ndarray:
+    """Periodic analysis window of length ``n_fft`` (float64), by scipy name, e.g. ``"hann"``."""
+    try:
+        return scipy.signal.get_window(window, int(n_fft), fftbins=True).astype(np.float64)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"window={window!r} is not a window scipy knows ({exc}); use e.g. 'hann' or 'hamming'") from None
+
+
+def synthesis_window(window: str, n_fft: int, hop_length: int) -> np.ndarray:
+    """Least-squares synthesis window for the given analysis window and hop (float64)."""
+    w = analysis_window(window, n_fft)
+    wss = np.zeros(n_fft)
+    for shift in range(-((n_fft - 1) // hop_length) * hop_length, n_fft, hop_length):
+        lo, hi = max(0, shift), min(n_fft, n_fft + shift)
+        wss[lo:hi] += w[lo - shift : hi - shift] ** 2
+    if wss.min() < 1e-3 * wss.max():
+        raise ParameterError(
+            f"window={window!r} with n_fft={n_fft} and hop_length={hop_length} does not overlap enough to be inverted; "
+            f"use a smaller hop, e.g. n_fft // 4 = {n_fft // 4}"
+        )
+    return w / wss
+
+
+def n_frames_for(n_samples: int, n_fft: int, hop_length: int) -> int:
+    """Number of frames needed to cover ``n_samples`` samples completely (see the module doc)."""
+    return (int(n_samples) + n_fft - 1) // hop_length
+
+
+def streaming_latency(n_fft: int, hop_length: int) -> int:
+    """Latency in samples of :class:`StreamingSTFT`: ``n_fft - 1`` for blocks of any size.
+
+    An output sample depends on every input sample of the last frame that covers it,
+    and that frame can end up to ``n_fft - 1`` samples later.
+    """
+    return int(n_fft) - 1
+
+
+def _as_2d(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return y[:, None]
+    if y.ndim != 2:
+        raise ParameterError(f"audio must have shape (n_samples,) or (n_samples, n_channels), got {y.shape}")
+    return y
+
+
+def stft(y: np.ndarray, n_fft: int, hop_length: int, window: str = "hann", *, dtype=np.complex64) -> np.ndarray:
+    """Offline STFT with the streaming framing.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
+    n_fft, hop_length : int
+    window : str
+
+    Returns
+    -------
+    S : np.ndarray [shape=(n_bins, n_frames, n_channels)], complex
+        ``n_frames = n_frames_for(n_samples, n_fft, hop_length)``.
+    """
+    y = _as_2d(y)
+    n_samples, n_channels = y.shape
+    n_frames = n_frames_for(n_samples, n_fft, hop_length)
+    lead = n_fft - hop_length
+    padded = np.zeros((lead + n_frames * hop_length, n_channels), dtype=np.float64 if dtype == np.complex128 else np.float32)
+    padded[lead : lead + n_samples] = y
+    w = analysis_window(window, n_fft).astype(padded.dtype)
+    S = np.empty((n_fft // 2 + 1, n_frames, n_channels), dtype=dtype)
+    step = max(1, (1 << 22) // (n_fft * n_channels))  # bound the temporary frame stack
+    for start in range(0, n_frames, step):
+        stop = min(n_frames, start + step)
+        frames = np.lib.stride_tricks.sliding_window_view(padded[start * hop_length : (stop - 1) * hop_length + n_fft], n_fft, axis=0)[::hop_length]
+        # frames: (n, n_channels, n_fft)
+        S[:, start:stop, :] = np.fft.rfft(frames * w, axis=-1).transpose(2, 0, 1)
+    return S
+
+
+def istft(S: np.ndarray, n_fft: int, hop_length: int, window: str = "hann", *, length: int) -> np.ndarray:
+    """Inverse of :func:`stft` (overlap-add with the synthesis window), aligned with the input.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_bins, n_frames, n_channels)]
+    n_fft, hop_length : int
+    window : str
+    length : int
+        Number of samples to return (the input's length).
+
+    Returns
+    -------
+    y : np.ndarray [shape=(length, n_channels)]
+    """
+    n_bins, n_frames, n_channels = S.shape
+    real = np.float64 if S.dtype == np.complex128 else np.float32
+    lead = n_fft - hop_length
+    out = np.zeros((lead + n_frames * hop_length + hop_length, n_channels), dtype=real)
+    ws = synthesis_window(window, n_fft, hop_length).astype(real)
+    frames = np.fft.irfft(S, n=n_fft, axis=0).astype(real)  # (n_fft, n_frames, n_channels)
+    frames *= ws[:, None, None]
+    for m in range(n_frames):
+        out[m * hop_length : m * hop_length + n_fft] += frames[:, m, :]
+    result = out[lead : lead + length]
+    if result.shape[0] < length:
+        result = np.concatenate([result, np.zeros((length - result.shape[0], n_channels), real)])
+    return result
+
+
+def magnitude_spectrogram(y: np.ndarray, n_fft: int, hop_length: int, window: str = "hann", *, power: float = 1.0) -> np.ndarray:
+    """``|STFT|**power`` of a mono signal with the streaming framing, float32.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+
+    Returns
+    -------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ParameterError(f"magnitude_spectrogram needs mono audio of shape (n_samples,), got {y.shape}")
+    V = np.abs(stft(y, n_fft, hop_length, window)[:, :, 0])
+    if power != 1.0:
+        V = V**power
+    return np.ascontiguousarray(V, dtype=np.float32)
+
+
+class StreamingSTFT:
+    """Block-in, block-out STFT processing with a fixed latency of ``n_fft - 1`` samples.
+
+    Input samples collect in a sliding analysis buffer; every ``hop_length`` samples the
+    newest ``n_fft`` samples are windowed and transformed, the spectrum is handed to
+    ``spectral_fn`` (which changes it in place), and the result is inverse-transformed
+    and overlap-added. Completed output samples wait in a FIFO that was primed with
+    ``hop_length - 1`` zeros, which is what lets a block of any size, down to one sample,
+    be answered at once by a block of the same size: the output does not depend on how
+    the input is cut into blocks.
+
+    All buffers are allocated here; :meth:`process` allocates nothing apart from what
+    the FFT calls need. NaN and Inf input samples are replaced by zeros when the frame
+    that holds them is analysed (counted in ``nonfinite_frames``), so a burst of them
+    silences at most one window of output and never poisons the state.
+
+    Parameters
+    ----------
+    n_fft, hop_length : int
+    window : str
+    n_channels : int
+        Channels are transformed side by side (one column each).
+    spectral_fn : callable(spectrum) -> None
+        Called once per frame with the frame's spectrum
+        ``np.ndarray [shape=(n_bins, n_channels), dtype=complex64]`` to modify in place.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, window: str, n_channels: int, spectral_fn: Callable[[np.ndarray], None]):
+        self.n_fft, self.hop_length, self.window = validate_stft_settings(n_fft, hop_length, window)
+        self.n_channels = int(n_channels)
+        self.spectral_fn = spectral_fn
+        n_fft, hop = self.n_fft, self.hop_length
+        self._window = analysis_window(window, n_fft).astype(np.float32)[:, None]
+        self._synthesis = synthesis_window(window, n_fft, hop).astype(np.float32)[:, None]
+        self._analysis = np.zeros((n_fft, self.n_channels), np.float32)  # newest n_fft input samples
+        self._frame = np.zeros((n_fft, self.n_channels), np.float32)
+        self._spectrum = np.zeros((n_fft // 2 + 1, self.n_channels), np.complex64)
+        self._accumulator = np.zeros((n_fft, self.n_channels), np.float32)  # overlap-add
+        self._prime = hop - 1
+        self._fifo = np.zeros((2 * hop, self.n_channels), np.float32)  # finished output samples
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Delay in samples between an input sample and the output sample made from it."""
+        return streaming_latency(self.n_fft, self.hop_length)
+
+    def reset(self) -> None:
+        """Forget all past input (the next sample is treated as the first)."""
+        self._analysis.fill(0)
+        self._accumulator.fill(0)
+        self._fifo.fill(0)
+        self._filled = 0  # new samples in the analysis buffer since the last frame
+        self._fifo_start = 0
+        self._fifo_count = self._prime
+        self.frames_processed = 0
+        self.nonfinite_frames = 0
+
+    def _run_frame(self) -> None:
+        n_fft, hop = self.n_fft, self.hop_length
+        np.multiply(self._analysis, self._window, out=self._frame)
+        if not np.isfinite(self._frame.sum()):
+            # NaN or Inf in the input: replace them by zeros for good and count the frame
+            np.nan_to_num(self._analysis, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.multiply(self._analysis, self._window, out=self._frame)
+            self.nonfinite_frames += 1
+        np.fft.rfft(self._frame, axis=0, out=self._spectrum)
+        self.spectral_fn(self._spectrum)
+        np.fft.irfft(self._spectrum, n=n_fft, axis=0, out=self._frame)
+        np.multiply(self._frame, self._synthesis, out=self._frame)
+        np.add(self._accumulator, self._frame, out=self._accumulator)
+        # the first hop samples of the accumulator are now complete: move them to the FIFO
+        self._fifo_write(self._accumulator[:hop])
+        self._accumulator[:-hop] = self._accumulator[hop:]
+        self._accumulator[-hop:] = 0
+        # slide the analysis buffer to make room for the next hop
+        self._analysis[:-hop] = self._analysis[hop:]
+        self.frames_processed += 1
+
+    def _fifo_write(self, samples: np.ndarray) -> None:
+        n = samples.shape[0]
+        size = self._fifo.shape[0]
+        end = (self._fifo_start + self._fifo_count) % size
+        first = min(n, size - end)
+        self._fifo[end : end + first] = samples[:first]
+        if first < n:
+            self._fifo[: n - first] = samples[first:]
+        self._fifo_count += n
+
+    def _fifo_read(self, out: np.ndarray) -> None:
+        n = out.shape[0]
+        size = self._fifo.shape[0]
+        start = self._fifo_start
+        first = min(n, size - start)
+        out[:first] = self._fifo[start : start + first]
+        if first < n:
+            out[first:] = self._fifo[: n - first]
+        self._fifo_start = (start + n) % size
+        self._fifo_count -= n
+
+    def process(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Feed ``block`` and write the same number of output samples to ``out``.
+
+        Parameters
+        ----------
+        block : np.ndarray [shape=(n_samples, n_channels)], float32
+        out : np.ndarray [shape=(n_samples, n_channels)], float32
+            May be ``block`` itself.
+
+        Returns
+        -------
+        out : np.ndarray
+        """
+        hop, n_fft = self.hop_length, self.n_fft
+        n_samples = block.shape[0]
+        position = 0
+        while position < n_samples:
+            n = min(n_samples - position, hop - self._filled)
+            start = n_fft - hop + self._filled
+            self._analysis[start : start + n] = block[position : position + n]
+            self._filled += n
+            if self._filled == hop:
+                self._run_frame()
+                self._filled = 0
+            self._fifo_read(out[position : position + n])
+            position += n
+        return out
