@@ -175,7 +175,7 @@ class Preset:
     def to_yaml(self, relative_to: Path | None = None) -> str:
         """The preset as YAML text."""
         header = f"# realtime_nmf preset '{self.name}'\n"
-        return header + yaml.safe_dump(self.to_dict(relative_to), sort_keys=False, default_flow_style=None)
+        return header + yaml.dump(self.to_dict(relative_to), Dumper=_PresetDumper, sort_keys=False, default_flow_style=False, width=100)
 
     def save(self, path: str | Path) -> Path:
         """Write the preset to ``path`` atomically (the dictionary path stored relative to it)."""
@@ -205,6 +205,18 @@ class Preset:
             f"latency        {latency} samples = {1000 * latency / d.sample_rate:.1f} ms at {d.sample_rate} Hz (algorithmic)",
         ]
         return "\n".join(lines) + "\n\ndictionary:\n" + "\n".join("  " + line for line in d.summary().splitlines())
+
+
+class _PresetDumper(yaml.SafeDumper):
+    """Safe YAML dumper that writes short lists inline (``keep: [0, 3, 5]``)."""
+
+
+def _represent_list(dumper, data):
+    inline = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+_PresetDumper.add_representer(list, _represent_list)
 
 
 def _validate_chain(chain: Any, where: str) -> list[tuple[str, dict]]:

@@ -1,0 +1,7 @@
+"""``python -m realtime_nmf`` runs the ``rtnmf`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

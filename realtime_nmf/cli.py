@@ -1,0 +1,255 @@
+"""The ``rtnmf`` command: parses arguments and assembles the library's pieces, nothing more.
+
+A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
+(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
+any output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__, defaults
+from .errors import RealtimeNMFError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Raised by the SIGTERM handler so a termination finalises files like Ctrl-C does."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Interrupted()
+
+
+def _progress_bar(total: int, unit: str, description: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=description, leave=False, disable=None, dynamic_ncols=True,
+                unit_scale=unit == "samples")
+
+
+# --------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_train(args) -> int:
+    from .training import train_dictionary
+
+    with _progress_bar(args.iterations, "it", "training") as bar:
+        def progress(iteration, divergence):
+            bar.update(iteration - bar.n)
+            bar.set_postfix(divergence=f"{divergence:.5g}")
+
+        dictionary = train_dictionary(
+            args.clips,
+            sample_rate=args.sr,
+            n_components=args.components,
+            beta=args.beta,
+            n_iter=args.iterations,
+            tol=args.tolerance,
+            n_fft=args.n_fft,
+            hop_length=args.hop_length,
+            init=args.init,
+            seed=args.seed,
+            sparsity=args.sparsity,
+            progress=progress,
+        )
+    path = dictionary.save(args.output)
+    p = dictionary.provenance
+    print(f"trained {dictionary.n_components} components on {p['duration_seconds']:.1f} s of audio "
+          f"({p['n_frames']} frames, {dictionary.sample_rate} Hz, n_fft {dictionary.n_fft}, hop {dictionary.hop_length}, beta {dictionary.beta:g})")
+    print(f"iterations {p['iterations']}{' (converged)' if p['converged'] else ''}, final divergence {p['divergence']:.6g} "
+          f"({p['divergence_per_frame']:.6g} per frame)")
+    print(f"wrote {path}")
+    print(f"next: listen to the components, then: rtnmf preset new NAME --dictionary {path} --keep 0,3,5")
+    return 0
+
+
+def cmd_preset_new(args) -> int:
+    from .presets import new_preset
+
+    settings = {key: value for key, value in (("mask", args.mask), ("mask_exponent", args.mask_exponent),
+                                               ("iterations", args.iterations), ("tolerance", args.tolerance),
+                                               ("sparsity", args.sparsity)) if value is not None}
+    preset = new_preset(args.name, args.dictionary, args.keep, output=args.output, description=args.description or "",
+                        settings=settings)
+    d = preset.dictionary
+    keep = preset.keep_indices
+    print(f"wrote preset {preset.path} (keeps {len(keep)} of {d.n_components} components: {', '.join(map(str, keep))})")
+    print(f"run it with: rtnmf run --preset {preset.name if args.output is None else preset.path} --input IN.wav --output OUT.wav")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from .presets import bundled_preset_dir, list_presets, user_preset_dir
+
+    entries = list_presets()
+    if not entries:
+        print("no presets found")
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        note = " (shadowed by the user preset)" if entry.shadowed else ""
+        print(f"{entry.name:<{width}}  {entry.source:<7}  {entry.description or '-'}{note}")
+    print(f"\nuser presets:    {user_preset_dir()}  (set RTNMF_PRESET_DIR to use another folder)")
+    print(f"bundled presets: {bundled_preset_dir()}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    target = args.target
+    if target.endswith(".npz"):
+        from .dictionary import Dictionary
+
+        dictionary = Dictionary.load(target)
+        print(f"dictionary     {target}")
+        print(dictionary.summary())
+    else:
+        from .presets import load_preset
+
+        print(load_preset(target).summary())
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .presets import load_preset
+
+    if args.input is None or args.output is None:
+        raise RealtimeNMFError(
+            "rtnmf run needs --input IN.wav and --output OUT.wav (live audio from a microphone is not available in this version)"
+        )
+    from .host import process_file
+
+    preset = load_preset(args.preset)
+    chain = preset.build()
+    rate = preset.sample_rate
+    from .audio import audio_info
+
+    info = audio_info(args.input)
+    if info.sample_rate != rate:
+        print(f"note: {args.input} is at {info.sample_rate} Hz; resampling to the dictionary's {rate} Hz for processing "
+              f"and back to {info.sample_rate} Hz for the output", file=sys.stderr)
+    with _progress_bar(info.n_samples, "samples", "separating") as bar:
+        stats = process_file(chain, args.input, args.output, processing_rate=rate, block_size=args.block_size,
+                             progress=lambda done, total: bar.update(done - bar.n))
+    separator = next((p for p in chain if getattr(p, "name", "") == "nmf"), None)
+    seconds = stats.samples_written / stats.input_rate
+    if stats.interrupted:
+        print(f"interrupted: {stats.output_path} holds the first {seconds:.1f} s of {info.duration:.1f} s", file=sys.stderr)
+        return 130
+    print(f"wrote {stats.output_path}: {seconds:.2f} s, {stats.n_channels} channel(s) at {stats.input_rate} Hz, "
+          f"{stats.realtime_factor:.0f}x real time, latency compensated ({chain.latency} samples = "
+          f"{1000 * chain.latency / rate:.1f} ms at {rate} Hz)")
+    if separator is not None and separator.nonfinite_frames:
+        print(f"warning: {separator.nonfinite_frames} frames held NaN or infinite samples; they were replaced by silence", file=sys.stderr)
+    if stats.clipped_samples:
+        print(f"warning: {stats.clipped_samples} output samples exceeded full scale and were clipped; "
+              "write a .wav with float samples or lower the level with a gain processor", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    print("running the demo: synthesising a stethoscope recording, training, separating (no sound card needed)...")
+    report = run_demo(args.output, block_size=args.block_size)
+    print(report.text())
+    print(f"\nlisten: {report.mixture_path} (input) and {report.output_path} (heartbeat only)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtnmf",
+        description="Real-time audio source separation with NMF: train a dictionary, pick components, separate files or live audio.",
+    )
+    parser.add_argument("--version", action="version", version=f"realtime_nmf {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    p = commands.add_parser("train", help="learn a dictionary of spectral templates from recordings",
+                            description="Learn a dictionary W by beta-divergence NMF of the clips' magnitude spectrograms.")
+    p.add_argument("clips", nargs="+", metavar="CLIP", help="audio files to learn from (mixed to mono)")
+    p.add_argument("-o", "--output", required=True, metavar="DICT.npz", help="dictionary file to write")
+    p.add_argument("--components", type=int, default=defaults.N_COMPONENTS, metavar="K", help=f"number of templates (default {defaults.N_COMPONENTS})")
+    p.add_argument("--beta", type=float, default=defaults.BETA, metavar="B",
+                   help=f"beta divergence: 2 Euclidean, 1 Kullback-Leibler, 0 Itakura-Saito, or any value >= 0 (default {defaults.BETA:g})")
+    p.add_argument("--iterations", type=int, default=defaults.TRAIN_ITERATIONS, metavar="N", help=f"maximum iterations (default {defaults.TRAIN_ITERATIONS})")
+    p.add_argument("--tolerance", type=float, default=defaults.TRAIN_TOLERANCE, metavar="TOL",
+                   help=f"stop when the divergence improves by less than this fraction per 10 iterations (default {defaults.TRAIN_TOLERANCE:g}; 0 = run all)")
+    p.add_argument("--sr", type=int, default=None, metavar="SR", help="sample rate to learn at (default: the first clip's)")
+    p.add_argument("--n-fft", type=int, default=None, metavar="N", help="FFT size (default: the power of two nearest 50 ms)")
+    p.add_argument("--hop-length", type=int, default=None, metavar="H", help="hop between frames (default: n_fft / 4)")
+    p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
+    p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
+    p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("preset", help="create presets", description="Create presets.")
+    preset_commands = p.add_subparsers(dest="preset_command", metavar="SUBCOMMAND")
+    preset_commands.required = True
+    q = preset_commands.add_parser("new", help="save a preset: a dictionary and the components to keep",
+                                   description="Save a preset. Without -o it goes to the user preset folder, with a copy of the dictionary.")
+    q.add_argument("name", metavar="NAME", help="preset name (letters, digits, '_', '-')")
+    q.add_argument("--dictionary", required=True, metavar="DICT.npz", help="dictionary file")
+    q.add_argument("--keep", required=True, metavar="SPEC", help="components to keep: indices, ranges and labels, e.g. 0,3,5 or 0-3 or heart or all")
+    q.add_argument("-o", "--output", default=None, metavar="FILE.yaml", help="where to write the preset (default: the user preset folder)")
+    q.add_argument("--description", default=None, help="one line describing the preset")
+    q.add_argument("--mask", choices=("ratio", "binary"), default=None, help=f"mask type (default {defaults.MASK})")
+    q.add_argument("--mask-exponent", type=float, default=None, metavar="A", help=f"ratio mask exponent (default {defaults.MASK_EXPONENT:g})")
+    q.add_argument("--iterations", type=int, default=None, metavar="N", help=f"updates per frame (default {defaults.SOLVER_ITERATIONS})")
+    q.add_argument("--tolerance", type=float, default=None, metavar="TOL", help=f"per-frame early stop (default {defaults.SOLVER_TOLERANCE:g})")
+    q.add_argument("--sparsity", type=float, default=None, metavar="L1", help="L1 penalty on the activations (default 0)")
+    q.set_defaults(func=cmd_preset_new)
+
+    p = commands.add_parser("presets", help="list bundled and user presets", description="List the presets found by name.")
+    p.set_defaults(func=cmd_presets)
+
+    p = commands.add_parser("run", help="separate a file through the streaming engine",
+                            description="Run a preset's chain over a file, block by block, exactly as it runs live.")
+    p.add_argument("--preset", required=True, metavar="NAME|FILE.yaml", help="preset name or file")
+    p.add_argument("--input", default=None, metavar="FILE", help="audio file to separate")
+    p.add_argument("--output", default=None, metavar="FILE", help="audio file to write (same rate, channels and length as the input)")
+    p.add_argument("--block-size", type=int, default=defaults.BLOCK_SIZE, metavar="N", help=f"samples per block (default {defaults.BLOCK_SIZE}; the output does not depend on it)")
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("info", help="describe a dictionary or a preset", description="Show what is inside a dictionary (.npz) or a preset (name or .yaml).")
+    p.add_argument("target", metavar="DICT.npz|PRESET", help="dictionary file, preset name or preset file")
+    p.set_defaults(func=cmd_info)
+
+    p = commands.add_parser("demo", help="run the whole workflow on a generated stethoscope recording",
+                            description="Synthesise a stethoscope recording, train, save a preset, separate the heartbeat and print SDR, latency and speed.")
+    p.add_argument("-o", "--output", default="rtnmf_demo", metavar="DIR", help="folder for the demo files (default ./rtnmf_demo)")
+    p.add_argument("--block-size", type=int, default=defaults.BLOCK_SIZE, metavar="N", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtnmf`` command. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
+    try:
+        return args.func(args)
+    except RealtimeNMFError as exc:
+        print(f"rtnmf: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
