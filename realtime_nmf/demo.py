@@ -112,7 +112,7 @@ def _breathing(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
             if i0 >= n:
                 break
             k = np.arange(i1 - i0)
-            envelope[i0:i1] = np.maximum(envelope[i0:i1], level * np.sin(np.pi * k / max(1, int(length * sr))) ** 1.5)
+            envelope[i0:i1] = np.maximum(envelope[i0:i1], level * np.clip(np.sin(np.pi * k / max(1, int(length * sr))), 0.0, 1.0) ** 1.5)
         start += period
     return lung * (0.08 + envelope)
 

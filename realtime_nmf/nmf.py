@@ -269,12 +269,18 @@ def update_w(
     return W
 
 
-def _normalize_columns(W: np.ndarray, H: np.ndarray) -> None:
-    """Scale every column of W to unit L1 norm and the matching row of H the other way (WH unchanged)."""
-    norms = W.sum(axis=0)
+def _normalize_columns(W: np.ndarray, H: np.ndarray, rescale_h: bool = True) -> None:
+    """Scale every column of W to unit L2 norm; with ``rescale_h`` scale H the other way (WH unchanged).
+
+    With an L1 penalty on H, H is not rescaled: otherwise the W update would undo the
+    penalty's shrinkage through the scale freedom between W and H, and the penalty would
+    have no effect (the usual heuristic for sparse NMF with normalised templates).
+    """
+    norms = np.sqrt(np.einsum("fk,fk->k", W, W, dtype=np.float64)).astype(W.dtype)
     norms = np.maximum(norms, EPS)
     W /= norms
-    H *= norms[:, None]
+    if rescale_h:
+        H *= norms[:, None]
 
 
 # --------------------------------------------------------------------------------------
@@ -361,7 +367,7 @@ class NMFResult:
     Attributes
     ----------
     W : np.ndarray [shape=(n_bins, n_components)]
-        Templates, each column with unit L1 norm.
+        Templates, each column with unit L2 norm.
     H : np.ndarray [shape=(n_components, n_frames)]
         Activations.
     divergence : float
@@ -417,8 +423,10 @@ def fit(
     """Learn ``W`` and ``H`` with ``V ~= W @ H`` by beta-divergence multiplicative updates.
 
     Each iteration updates ``H``, then ``W``, then rescales every column of ``W`` to unit
-    L1 norm (``H`` rescaled the other way, so ``W @ H`` does not change). Without sparsity
-    the divergence never increases.
+    L2 norm (``H`` rescaled the other way, so ``W @ H`` does not change). Without sparsity
+    the divergence never increases. With sparsity, ``H`` is not rescaled (so the penalty
+    is not undone by the scale freedom between ``W`` and ``H``) and the objective is only
+    heuristically decreased.
 
     Parameters
     ----------
@@ -496,7 +504,7 @@ def fit(
         update_w(V, W, H, beta, WH=WH, tmp=tmp)
         if fixed.size:
             W[:, fixed] = W_fixed
-        _normalize_columns(W, H)
+        _normalize_columns(W, H, rescale_h=not sparsity)
         if it % check_every == 0 or it == n_iter:
             value = _objective(V, W, H, beta, sparsity, WH)
             history.append((it, value))
