@@ -605,8 +605,10 @@ class FrameSolver:
     n_iter : int >= 0
         Maximum number of multiplicative updates per frame.
     tol : float >= 0
-        Stop early when the relative L1 change of the activations in one update is
-        below ``tol`` (0 always runs ``n_iter`` updates).
+        A column stops being updated once the relative L1 change of its activations in
+        one update is at most ``tol``; the solve ends when every column has stopped
+        (0 always runs ``n_iter`` updates). Columns therefore get exactly the updates
+        they would get if solved alone.
     sparsity : float >= 0
         L1 penalty on the activations.
     n_columns : int
@@ -634,6 +636,11 @@ class FrameSolver:
         self._den = np.empty((n_components, n_columns), np.float32)
         self._wtv = np.empty((n_components, n_columns), np.float32)
         self._change = np.empty((n_components, n_columns), np.float32)
+        self._column_change = np.empty((1, n_columns), np.float32)
+        self._column_total = np.empty((1, n_columns), np.float32)
+        self._converged = np.zeros((1, n_columns), bool)
+        self._done = np.zeros((1, n_columns), bool)
+        self._tol = np.float32(self.tol)
 
     def start(self, v: np.ndarray, h: np.ndarray) -> None:
         """Cold start: give every component an equal share of the frame's energy.
@@ -664,6 +671,7 @@ class FrameSolver:
         """
         W, Wt, wh, tmp, num, den = self.W, self.Wt, self._wh, self._tmp, self._num, self._den
         beta, eps = self.beta, self.eps
+        self._done.fill(False)
         if beta == 2:
             np.matmul(Wt, v, out=self._wtv)
         for it in range(self.n_iter):
@@ -695,14 +703,22 @@ class FrameSolver:
                 if self.gamma != 1:
                     np.power(num, self.gamma, out=num)
             if self.tol > 0:
-                # relative L1 change: sum(|num - 1| * h) / sum(h)
-                np.subtract(num, 1.0, out=self._change)
+                # columns that converged earlier stay as they are (so every channel gets
+                # exactly the updates it would get alone)
+                if it:
+                    np.copyto(num, np.float32(1.0), where=self._done)
+                # relative L1 change of each column: sum(|num - 1| * h) / sum(h)
+                np.subtract(num, np.float32(1.0), out=self._change)
                 np.abs(self._change, out=self._change)
                 np.multiply(self._change, h, out=self._change)
-                change = float(self._change.sum())
-                total = float(h.sum())
+                np.sum(self._change, axis=0, keepdims=True, out=self._column_change)
+                np.sum(h, axis=0, keepdims=True, out=self._column_total)
             np.multiply(h, num, out=h)
             np.maximum(h, eps, out=h)
-            if self.tol > 0 and change <= self.tol * total:
-                return it + 1
+            if self.tol > 0:
+                np.multiply(self._column_total, self._tol, out=self._column_total)
+                np.less_equal(self._column_change, self._column_total, out=self._converged)
+                np.logical_or(self._done, self._converged, out=self._done)
+                if self._done.all():
+                    return it + 1
         return self.n_iter
