@@ -29,7 +29,7 @@ HOP_DIVISOR = 4
 
 # --- separation (streaming engine) -----------------------------------------------------
 SOLVER_ITERATIONS = 20
-SOLVER_TOLERANCE = 1e-3
+SOLVER_TOLERANCE = 1e-2
 MASK = "ratio"
 MASK_EXPONENT = 1.0
 

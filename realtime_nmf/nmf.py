@@ -671,6 +671,7 @@ class FrameSolver:
         """
         W, Wt, wh, tmp, num, den = self.W, self.Wt, self._wh, self._tmp, self._num, self._den
         beta, eps = self.beta, self.eps
+        single = h.shape[1] == 1
         self._done.fill(False)
         if beta == 2:
             np.matmul(Wt, v, out=self._wtv)
@@ -703,22 +704,24 @@ class FrameSolver:
                 if self.gamma != 1:
                     np.power(num, self.gamma, out=num)
             if self.tol > 0:
-                # columns that converged earlier stay as they are (so every channel gets
-                # exactly the updates it would get alone)
-                if it:
-                    np.copyto(num, np.float32(1.0), where=self._done)
                 # relative L1 change of each column: sum(|num - 1| * h) / sum(h)
                 np.subtract(num, np.float32(1.0), out=self._change)
                 np.abs(self._change, out=self._change)
-                np.multiply(self._change, h, out=self._change)
-                np.sum(self._change, axis=0, keepdims=True, out=self._column_change)
-                np.sum(h, axis=0, keepdims=True, out=self._column_total)
+                if single:
+                    converged = float(np.vdot(self._change, h)) <= self.tol * float(h.sum())
+                else:
+                    # columns that converged earlier stay as they are, so every channel
+                    # gets exactly the updates it would get alone
+                    np.copyto(num, np.float32(1.0), where=self._done)
+                    np.copyto(self._change, np.float32(0.0), where=self._done)
+                    np.einsum("kc,kc->c", self._change, h, out=self._column_change[0])
+                    np.add.reduce(h, axis=0, out=self._column_total[0])
+                    np.multiply(self._column_total, self._tol, out=self._column_total)
+                    np.less_equal(self._column_change, self._column_total, out=self._converged)
+                    np.logical_or(self._done, self._converged, out=self._done)
+                    converged = bool(self._done.all())
             np.multiply(h, num, out=h)
             np.maximum(h, eps, out=h)
-            if self.tol > 0:
-                np.multiply(self._column_total, self._tol, out=self._column_total)
-                np.less_equal(self._column_change, self._column_total, out=self._converged)
-                np.logical_or(self._done, self._converged, out=self._done)
-                if self._done.all():
-                    return it + 1
+            if self.tol > 0 and converged:
+                return it + 1
         return self.n_iter
