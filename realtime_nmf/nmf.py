@@ -146,11 +146,16 @@ def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float, *, eps: float
 # multiplicative updates (whole matrices, used for training and offline solves)
 
 
-def _ratio_terms(V, W, H, beta, eps, WH, tmp):
-    """Fill ``tmp`` with ``V * WH**(beta-2)`` and ``WH`` with ``WH**(beta-1)`` (beta not 2).
+def _ratio_terms(V, W, H, beta, eps, WH=None, tmp=None):
+    """Fill ``tmp`` with ``V * WH**(beta-2)`` and ``WH`` with ``WH**(beta-1)`` (beta not 2); return both.
 
     For beta = 1 the second factor is all ones and is not computed: ``WH`` keeps the model.
+    The workspaces are allocated when not given.
     """
+    if WH is None:
+        WH = np.empty(V.shape, dtype=V.dtype)
+    if tmp is None:
+        tmp = np.empty(V.shape, dtype=V.dtype)
     np.matmul(W, H, out=WH)
     np.maximum(WH, eps, out=WH)
     if beta == 1:
@@ -163,6 +168,7 @@ def _ratio_terms(V, W, H, beta, eps, WH, tmp):
         np.power(WH, beta - 2.0, out=tmp)
         np.multiply(tmp, V, out=tmp)
         np.power(WH, beta - 1.0, out=WH)
+    return WH, tmp
 
 
 def update_h(
@@ -203,22 +209,12 @@ def update_h(
         num = W.T @ V
         den = (W.T @ W) @ H
     else:
-        if WH is None:
-            WH = np.empty(V.shape, dtype=V.dtype)
-        if tmp is None:
-            tmp = np.empty(V.shape, dtype=V.dtype)
-        _ratio_terms(V, W, H, beta, eps, WH, tmp)
+        WH, tmp = _ratio_terms(V, W, H, beta, eps, WH, tmp)
         num = W.T @ tmp
         den = W.sum(axis=0)[:, None] if beta == 1 else W.T @ WH
     if sparsity:
         den = den + sparsity
-    np.maximum(den, eps, out=den)
-    np.divide(num, den, out=num)
-    if gamma != 1.0:
-        np.power(num, gamma, out=num)
-    H *= num
-    np.maximum(H, eps, out=H)
-    return H
+    return _multiplicative_step(H, num, den, gamma, eps)
 
 
 def update_w(
@@ -253,20 +249,21 @@ def update_w(
         num = V @ H.T
         den = W @ (H @ H.T)
     else:
-        if WH is None:
-            WH = np.empty(V.shape, dtype=V.dtype)
-        if tmp is None:
-            tmp = np.empty(V.shape, dtype=V.dtype)
-        _ratio_terms(V, W, H, beta, eps, WH, tmp)
+        WH, tmp = _ratio_terms(V, W, H, beta, eps, WH, tmp)
         num = tmp @ H.T
         den = np.broadcast_to(H.sum(axis=1)[None, :], num.shape).copy() if beta == 1 else WH @ H.T
-    np.maximum(den, eps, out=den)
+    return _multiplicative_step(W, num, den, gamma, eps)
+
+
+def _multiplicative_step(X: np.ndarray, num: np.ndarray, den: np.ndarray, gamma: float, eps: float) -> np.ndarray:
+    """``X <- max(X * (num / max(den, eps)) ** gamma, eps)`` in place (``num`` is overwritten)."""
+    den = np.maximum(den, eps)
     np.divide(num, den, out=num)
     if gamma != 1.0:
         np.power(num, gamma, out=num)
-    W *= num
-    np.maximum(W, eps, out=W)
-    return W
+    X *= num
+    np.maximum(X, eps, out=X)
+    return X
 
 
 def _normalize_columns(W: np.ndarray, H: np.ndarray, rescale_h: bool = True) -> None:

@@ -8,7 +8,7 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
     mask: ratio                   # ratio | binary
     mask_exponent: 1.0            # 1 = ratio mask, 2 = Wiener
     iterations: 20                # multiplicative updates per frame at most
-    tolerance: 0.001              # stop a frame's updates earlier when converged
+    tolerance: 0.01               # stop a frame's updates earlier when converged
     sparsity: 0.0                 # L1 penalty on the activations
     chain:                        # optional: processors around the separator
       - highpass: {cutoff: 20}

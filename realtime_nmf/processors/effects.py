@@ -60,26 +60,29 @@ class _Butterworth(Processor):
 _ORDER = Parameter(int, 4, "filter order (steepness: 6 dB per octave per order)", minimum=1, maximum=12)
 
 
-class HighPass(_Butterworth):
+def _edge_parameters(default_cutoff: float) -> dict:
+    return {"cutoff": Parameter(float, default_cutoff, "cut-off frequency in Hz", minimum=0.0, exclusive_minimum=True), "order": _ORDER}
+
+
+class _OneEdge(_Butterworth):
+    def _cutoff(self):
+        return self.params["cutoff"]
+
+
+class HighPass(_OneEdge):
     """Butterworth high-pass filter: removes rumble below ``cutoff``."""
 
     name = "highpass"
     btype = "highpass"
-    parameters = {"cutoff": Parameter(float, 20.0, "cut-off frequency in Hz", minimum=0.0, exclusive_minimum=True), "order": _ORDER}
-
-    def _cutoff(self):
-        return self.params["cutoff"]
+    parameters = _edge_parameters(20.0)
 
 
-class LowPass(_Butterworth):
+class LowPass(_OneEdge):
     """Butterworth low-pass filter: removes hiss above ``cutoff``."""
 
     name = "lowpass"
     btype = "lowpass"
-    parameters = {"cutoff": Parameter(float, 1000.0, "cut-off frequency in Hz", minimum=0.0, exclusive_minimum=True), "order": _ORDER}
-
-    def _cutoff(self):
-        return self.params["cutoff"]
+    parameters = _edge_parameters(1000.0)
 
 
 class BandPass(_Butterworth):
