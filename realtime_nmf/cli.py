@@ -17,6 +17,9 @@ from .errors import RealtimeNMFError
 
 __all__ = ["main", "build_parser"]
 
+#: Orders of the ``rtnmf audition`` table (the keys of :data:`realtime_nmf.audition.SORT_ORDERS`).
+AUDITION_ORDERS = ("index", "heartbeat", "energy", "centroid")
+
 
 class _Interrupted(KeyboardInterrupt):
     """Raised by the SIGTERM handler so a termination finalises files like Ctrl-C does."""
@@ -70,6 +73,20 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_audition(args) -> int:
+    from .audition import audition
+
+    print(f"separating {args.clip} into every component of {args.dictionary}, drawing the pictures...", file=sys.stderr)
+    report = audition(args.dictionary, args.clip, args.output)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.table(args.sort))
+    print(f"\nwrote {len(report.component_audio)} component files, the clip, the residual and their pictures to {report.folder}")
+    print(f"open {report.page.resolve().as_uri()}")
+    print(f"then tick the components to keep, or: rtnmf preset new NAME --dictionary {report.dictionary_path} --keep 1,4")
+    return 0
+
+
 def cmd_preset_new(args) -> int:
     from .presets import new_preset
 
@@ -115,26 +132,39 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _is_microphone(value) -> bool:
+    return value is None or value == "mic"
+
+
 def cmd_run(args) -> int:
     from .presets import load_preset
 
-    if args.input is None or args.output is None:
-        raise RealtimeNMFError(
-            "rtnmf run needs --input IN.wav and --output OUT.wav (live audio from a microphone is not available in this version)"
-        )
+    presets = [load_preset(name) for name in args.preset]
+    if not _is_microphone(args.input) and args.output is not None:
+        return _run_file(args, presets)
+    return _run_live(args, presets)
+
+
+def _run_file(args, presets) -> int:
+    from .audio import audio_info
     from .host import process_file
 
-    preset = load_preset(args.preset)
+    preset = presets[0]
+    if len(presets) > 1:
+        print(f"note: file mode uses the first preset ({preset.name}); several presets are for switching live", file=sys.stderr)
+    live_only = [flag for flag, value in (("--record", args.record), ("--record-input", args.record_input), ("--duration", args.duration),
+                                          ("--input-device", args.input_device), ("--output-device", args.output_device)) if value is not None]
+    if live_only:
+        raise RealtimeNMFError(f"{live_only[0]} is for live runs; with --input FILE and --output FILE the whole file is processed")
     chain = preset.build()
     rate = preset.sample_rate
-    from .audio import audio_info
-
     info = audio_info(args.input)
     if info.sample_rate != rate:
         print(f"note: {args.input} is at {info.sample_rate} Hz; resampling to the dictionary's {rate} Hz for processing "
               f"and back to {info.sample_rate} Hz for the output", file=sys.stderr)
+    block_size = defaults.BLOCK_SIZE if args.block_size is None else args.block_size
     with _progress_bar(info.n_samples, "samples", "separating") as bar:
-        stats = process_file(chain, args.input, args.output, processing_rate=rate, block_size=args.block_size,
+        stats = process_file(chain, args.input, args.output, processing_rate=rate, block_size=block_size,
                              progress=lambda done, total: bar.update(done - bar.n))
     separator = next((p for p in chain if getattr(p, "name", "") == "nmf"), None)
     seconds = stats.samples_written / stats.input_rate
@@ -149,6 +179,49 @@ def cmd_run(args) -> int:
     if stats.clipped_samples:
         print(f"warning: {stats.clipped_samples} output samples exceeded full scale and were clipped; "
               "write a .wav with float samples or lower the level with a gain processor", file=sys.stderr)
+    return 0
+
+
+def _parse_latency(value: str):
+    if value in ("low", "high"):
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise RealtimeNMFError(f"--latency {value!r} must be low, high or a number of seconds such as 0.02") from None
+    if not 0 < seconds < 10:
+        raise RealtimeNMFError(f"--latency {value!r} must be between 0 and 10 seconds")
+    return seconds
+
+
+def _run_live(args, presets) -> int:
+    from .live import LiveOptions, run_live
+
+    if args.duration is not None and not args.duration > 0:
+        raise RealtimeNMFError(f"--duration {args.duration} must be a positive number of seconds")
+    if args.block_size is not None and args.block_size < 0:
+        raise RealtimeNMFError(f"--block-size {args.block_size} must be 0 (let the audio host choose) or a positive number of samples")
+    options = LiveOptions(
+        input_device=args.input_device,
+        output_device=args.output_device,
+        input_file=None if _is_microphone(args.input) else args.input,
+        output_file=args.output,
+        record=args.record,
+        record_input=args.record_input,
+        duration=args.duration,
+        block_size=args.block_size or 0,
+        latency=_parse_latency(args.latency),
+        quiet=args.quiet,
+    )
+    summary = run_live(presets, options)
+    print(summary.text())
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from .live import device_table
+
+    print(device_table())
     return 0
 
 
@@ -193,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
     p.set_defaults(func=cmd_train)
 
+    p = commands.add_parser("audition", help="hear and see every component of a dictionary on a clip, pick the ones to keep",
+                            description="Separate CLIP into every component of DICT; write each component's audio and pictures, "
+                                        "the residual, and DIR/index.html, a page to listen, compare and make a preset.")
+    p.add_argument("dictionary", metavar="DICT.npz", help="dictionary file")
+    p.add_argument("clip", metavar="CLIP", help="audio file to audition (mixed to mono, resampled to the dictionary's rate)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the files and index.html (created if missing)")
+    p.add_argument("--sort", choices=AUDITION_ORDERS, default="index",
+                   help="order of the table printed: dictionary index (default), most heartbeat-like, loudest or lowest centroid first")
+    p.set_defaults(func=cmd_audition)
+
     p = commands.add_parser("preset", help="create presets", description="Create presets.")
     preset_commands = p.add_subparsers(dest="preset_command", metavar="SUBCOMMAND")
     preset_commands.required = True
@@ -213,13 +296,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("presets", help="list bundled and user presets", description="List the presets found by name.")
     p.set_defaults(func=cmd_presets)
 
-    p = commands.add_parser("run", help="separate a file through the streaming engine",
-                            description="Run a preset's chain over a file, block by block, exactly as it runs live.")
-    p.add_argument("--preset", required=True, metavar="NAME|FILE.yaml", help="preset name or file")
-    p.add_argument("--input", default=None, metavar="FILE", help="audio file to separate")
-    p.add_argument("--output", default=None, metavar="FILE", help="audio file to write (same rate, channels and length as the input)")
-    p.add_argument("--block-size", type=int, default=defaults.BLOCK_SIZE, metavar="N", help=f"samples per block (default {defaults.BLOCK_SIZE}; the output does not depend on it)")
+    p = commands.add_parser("run", help="separate live audio or a file through the streaming engine",
+                            description="Run a preset's chain live (microphone to speakers, by default) or over a file, block by block.")
+    p.add_argument("--preset", required=True, action="append", metavar="NAME|FILE.yaml",
+                   help="preset name or file; repeat to switch between presets live with the n/p keys")
+    p.add_argument("--input", default=None, metavar="FILE|mic", help="audio file to separate, or 'mic' (default: the microphone)")
+    p.add_argument("--output", default=None, metavar="FILE",
+                   help="audio file to write (default: the speakers); with --input FILE: same rate, channels and length as the input")
+    p.add_argument("--block-size", type=int, default=None, metavar="N",
+                   help=f"samples per block (live default 0: the audio host chooses; file default {defaults.BLOCK_SIZE}; the output does not depend on it)")
+    p.add_argument("--input-device", default=None, metavar="INDEX|NAME", help="live: input device, by index or part of its name (see rtnmf devices)")
+    p.add_argument("--output-device", default=None, metavar="INDEX|NAME", help="live: output device, by index or part of its name")
+    p.add_argument("--record", default=None, metavar="FILE", help="live: also write the separated output to FILE")
+    p.add_argument("--record-input", default=None, metavar="FILE", help="live: also write the raw input to FILE")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="live: stop after S seconds (default: until Ctrl-C or q)")
+    p.add_argument("--latency", default="low", metavar="low|high|SECONDS", help="live: PortAudio latency setting (default low)")
+    p.add_argument("--quiet", action="store_true", help="live: no status line")
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("devices", help="list audio input and output devices", description="List audio devices; the defaults are marked.")
+    p.set_defaults(func=cmd_devices)
 
     p = commands.add_parser("info", help="describe a dictionary or a preset", description="Show what is inside a dictionary (.npz) or a preset (name or .yaml).")
     p.add_argument("target", metavar="DICT.npz|PRESET", help="dictionary file, preset name or preset file")

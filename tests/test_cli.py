@@ -119,7 +119,7 @@ ERRORS = [
     (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "o.wav", "--block-size", "0"], "block_size=0 must be a whole number from 1"),
     (["run", "--preset", "nosuch", "--input", "{clip}", "--output", "o.wav"], "no preset named 'nosuch'; available: breath, heartbeat"),
     (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "o.xyz"], "cannot tell the audio format from 'o.xyz'"),
-    (["run", "--preset", "heartbeat", "--input", "{clip}"], "rtnmf run needs --input IN.wav and --output OUT.wav"),
+    (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "o.wav", "--duration", "3"], "--duration is for live runs"),
     (["info", "nothing.npz"], "dictionary file 'nothing.npz' does not exist"),
     (["preset", "new", "x", "--dictionary", "{text}", "--keep", "0"], "not a realtime_nmf dictionary"),
 ]
@@ -151,7 +151,7 @@ def test_cli_defaults_match_the_library_defaults():
         defaults.N_COMPONENTS, defaults.BETA, defaults.TRAIN_ITERATIONS, defaults.TRAIN_TOLERANCE, defaults.INIT,
         defaults.SEED, defaults.SPARSITY)
     run = parser.parse_args(["run", "--preset", "p"])
-    assert run.block_size == defaults.BLOCK_SIZE
+    assert run.block_size is None  # file mode then uses defaults.BLOCK_SIZE, live mode lets the host choose
     assert {name: spec.default for name, spec in SEPARATOR_PARAMETERS.items()} == {
         "mask": defaults.MASK, "mask_exponent": defaults.MASK_EXPONENT, "iterations": defaults.SOLVER_ITERATIONS,
         "tolerance": defaults.SOLVER_TOLERANCE, "sparsity": defaults.SPARSITY}

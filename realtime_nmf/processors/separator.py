@@ -72,14 +72,6 @@ class NMFSeparator(Processor):
         self.dictionary = dictionary
         self.keep = dictionary.resolve_components(keep)
         self._keep_spec = keep
-        rest = [k for k in range(dictionary.n_components) if k not in set(self.keep)]
-        # templates reordered so the kept ones come first: h[:n_keep] is then a view
-        self._order = np.array(self.keep + rest, dtype=np.intp)
-        self._n_keep = len(self.keep)
-        W = dictionary.W[:, self._order]
-        self._W = np.ascontiguousarray(W)
-        self._W_keep = np.ascontiguousarray(W[:, : self._n_keep])
-        self._W_rest = np.ascontiguousarray(W[:, self._n_keep :])
 
     # ---------------------------------------------------------------------------------
     @property
@@ -91,7 +83,7 @@ class NMFSeparator(Processor):
 
     def _make_solver(self, n_columns: int) -> FrameSolver:
         return FrameSolver(
-            self._W,
+            self.dictionary.W,
             beta=self.dictionary.beta,
             n_iter=self.params["iterations"],
             tol=self.params["tolerance"],
@@ -99,8 +91,24 @@ class NMFSeparator(Processor):
             n_columns=n_columns,
         )
 
-    def _make_masker(self, n_columns: int) -> "_Masker":
-        return _Masker(self._W_keep, self._W_rest, self.params["mask"], self.params["mask_exponent"], n_columns)
+    def _make_masker(self, n_columns: int, keep: list[int] | None = None) -> "_Masker":
+        return _Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], n_columns)
+
+    def set_keep(self, keep: Any) -> list[int]:
+        """Change the kept components while running; takes effect at the next frame.
+
+        The new mask is built here (in the caller's thread) and swapped in with one
+        reference assignment, so the audio thread never waits; the overlap-add of the
+        frames around the change crossfades old and new over one window, without a
+        click. Returns the resolved indices.
+        """
+        indices = self.dictionary.resolve_components(keep)
+        if self.n_channels is not None:
+            masker = self._make_masker(self.n_channels, indices)
+            self._retired_masker = self._masker  # freed here, not in the audio thread
+            self._masker = masker
+        self.keep, self._keep_spec = indices, keep
+        return indices
 
     def _allocate(self) -> None:
         d = self.dictionary
@@ -132,10 +140,8 @@ class NMFSeparator(Processor):
 
     @property
     def activations(self) -> np.ndarray:
-        """Activations of the latest frame in dictionary order, shape ``(n_components, n_channels)`` (a copy)."""
-        h = np.empty_like(self._h)
-        h[self._order] = self._h
-        return h
+        """Activations of the latest frame, shape ``(n_components, n_channels)`` (a copy)."""
+        return self._h.copy()
 
     # ---------------------------------------------------------------------------------
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
@@ -184,7 +190,7 @@ class NMFSeparator(Processor):
         H = np.empty((d.n_components, M, C), np.float32)
         if converge:
             for c in range(C):
-                H[:, :, c] = solve_activations(V[:, :, c], self._W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"])
+                H[:, :, c] = solve_activations(V[:, :, c], d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"])
         else:
             solver = self._make_solver(C)
             h = np.zeros((d.n_components, C), np.float32)
@@ -208,18 +214,23 @@ class _Masker:
 
     Parameters
     ----------
-    W_keep : np.ndarray [shape=(n_bins, n_keep)]
-    W_rest : np.ndarray [shape=(n_bins, n_components - n_keep)]
+    W : np.ndarray [shape=(n_bins, n_components)]
+    keep : list of int
     kind : {"ratio", "binary"}
     exponent : float
     n_columns : int
     """
 
-    def __init__(self, W_keep: np.ndarray, W_rest: np.ndarray, kind: str, exponent: float, n_columns: int):
-        self.W_keep, self.W_rest = W_keep, W_rest
-        self.n_keep = W_keep.shape[1]
+    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, n_columns: int):
+        rest = [k for k in range(W.shape[1]) if k not in set(keep)]
+        self.keep_index = np.array(keep, dtype=np.intp)
+        self.rest_index = np.array(rest, dtype=np.intp)
+        self.W_keep = np.ascontiguousarray(W[:, self.keep_index])
+        self.W_rest = np.ascontiguousarray(W[:, self.rest_index])
         self.kind, self.exponent = kind, float(exponent)
-        shape = (W_keep.shape[0], n_columns)
+        shape = (W.shape[0], n_columns)
+        self._h_keep = np.zeros((len(keep), n_columns), np.float32)
+        self._h_rest = np.zeros((len(rest), n_columns), np.float32)
         self._target = np.zeros(shape, np.float32)
         self._rest = np.zeros(shape, np.float32)
         self._mask = np.zeros(shape, np.float32)
@@ -233,13 +244,15 @@ class _Masker:
         ----------
         spectrum : np.ndarray [shape=(n_bins, n_columns), dtype=complex64]
         h : np.ndarray [shape=(n_components, n_columns)]
-            Activations with the kept components first.
+            Activations in dictionary order.
         """
-        if self.W_rest.shape[1] == 0:
+        if self.rest_index.size == 0:
             return  # every component kept: the mask is 1
         target, rest = self._target, self._rest
-        np.matmul(self.W_keep, h[: self.n_keep], out=target)
-        np.matmul(self.W_rest, h[self.n_keep :], out=rest)
+        np.take(h, self.keep_index, axis=0, out=self._h_keep)
+        np.take(h, self.rest_index, axis=0, out=self._h_rest)
+        np.matmul(self.W_keep, self._h_keep, out=target)
+        np.matmul(self.W_rest, self._h_rest, out=rest)
         if self.kind == "binary":
             np.greater_equal(target, rest, out=self._binary)
             np.multiply(spectrum, self._binary, out=spectrum)

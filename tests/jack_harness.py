@@ -1,0 +1,189 @@
+"""A private headless JACK server and a loopback harness for testing live audio without a sound card.
+
+The server runs the dummy backend in synchronous mode (``-S``), so no samples are lost
+between clients. Two JACK clients surround the program under test: a *feeder* whose
+outputs replace the microphone (PortAudio's input ports) and a *recorder* that captures
+what the program sends to the speakers (PortAudio's output ports), aligned with the feeder
+by JACK frame time.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT
+
+SR = 48000
+PERIOD = 256
+
+
+def _portaudio_missing() -> str | None:
+    if ctypes.util.find_library("portaudio") is None:
+        return "the PortAudio library is not installed (apt-get install libportaudio2; tools/run_tests.sh does it as root)"
+    if shutil.which("jackd") is None:
+        return "the JACK server is not installed (apt-get install jackd2; tools/run_tests.sh does it as root)"
+    try:
+        import jack  # noqa: F401
+    except Exception as exc:  # the JACK-Client package or libjack missing
+        return f"the JACK-Client package cannot be used ({exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """Start a private jackd (dummy backend, 48 kHz, period 256, 2 in/2 out) for the session."""
+    reason = _portaudio_missing()
+    if reason:
+        pytest.skip(reason)
+    name = f"rtnmf-test-{os.getpid()}"
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
+    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
+    log = open(log_path, "w")
+    # --no-realtime before -d (after "-d dummy", -r is the sample rate); -S: synchronous engine
+    process = subprocess.Popen(["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(PERIOD), "-C", "2", "-P", "2"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ready = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
+        if ready.returncode != 0:
+            pytest.fail(f"jackd did not start: {log_path.read_text()}")
+        if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
+            sd = sys.modules["sounddevice"]
+            sd._terminate()
+            sd._initialize()
+        yield name
+    finally:
+        if "sounddevice" in sys.modules:  # PortAudio must let go of JACK before jackd stops
+            sys.modules["sounddevice"]._terminate()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        if "sounddevice" in sys.modules:
+            sys.modules["sounddevice"]._initialize()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Loopback:
+    """feeder:out_i -> PortAudio:in_i (the microphone); PortAudio:out_i -> recorder:in_i (the speakers)."""
+
+    _count = 0
+
+    def __init__(self, channels: int = 2):
+        import jack
+
+        Loopback._count += 1
+        tag = f"{os.getpid()}-{Loopback._count}"
+        self.channels = channels
+        self.feeder = jack.Client(f"feeder-{tag}", no_start_server=True)
+        self.recorder = jack.Client(f"recorder-{tag}", no_start_server=True)
+        self.outs = [self.feeder.outports.register(f"out_{i}") for i in range(channels)]
+        self.ins = [self.recorder.inports.register(f"in_{i}") for i in range(channels)]
+        self.signal = None
+        self.recording = None
+        self.start = None
+        self.position = 0
+        self.done = threading.Event()
+        self.feeder.set_process_callback(self._feed)
+        self.recorder.set_process_callback(self._record)
+        self.feeder.activate()
+        self.recorder.activate()
+
+    def _feed(self, frames):
+        if self.signal is None:
+            for port in self.outs:
+                port.get_array().fill(0)
+            return
+        if self.start is None:
+            self.start = self.feeder.last_frame_time
+        n = max(0, min(frames, len(self.signal) - self.position))
+        for i, port in enumerate(self.outs):
+            array = port.get_array()
+            array[:n] = self.signal[self.position : self.position + n, i % self.signal.shape[1]]
+            array[n:] = 0
+        self.position += frames
+
+    def _record(self, frames):
+        if self.start is None or self.recording is None:
+            return
+        offset = self.recorder.last_frame_time - self.start
+        if offset < 0:
+            return
+        if offset >= len(self.recording):
+            self.done.set()
+            return
+        n = min(frames, len(self.recording) - offset)
+        for i, port in enumerate(self.ins):
+            self.recording[offset : offset + n, i] = port.get_array()[:n]
+
+    def connect(self, timeout: float = 30.0) -> None:
+        """Wait for a PortAudio stream's ports to appear, then wire the feeder and recorder to them."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            inputs = [p for p in self.feeder.get_ports(is_audio=True, is_input=True) if re.match(r"^PortAudio[^:]*:in_\d+$", p.name)]
+            outputs = [p for p in self.feeder.get_ports(is_audio=True, is_output=True) if re.match(r"^PortAudio[^:]*:out_\d+$", p.name)]
+            if inputs and outputs:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no PortAudio stream appeared on the JACK server")
+        for i, port in enumerate(inputs):
+            for source in self.feeder.get_all_connections(port):
+                self.feeder.disconnect(source, port)  # drop the dummy capture's silence
+            self.feeder.connect(self.outs[i % self.channels], port)
+        for i, port in enumerate(outputs[: self.channels]):
+            self.feeder.connect(port, self.ins[i])
+
+    def play(self, signal: np.ndarray, *, tail: int = SR, freewheel: bool = False, timeout: float | None = None) -> np.ndarray:
+        """Feed ``signal`` (n, channels) as the microphone; return what reached the speakers, aligned with it."""
+        signal = np.asarray(signal, np.float32)
+        if signal.ndim == 1:
+            signal = signal[:, None]
+        self.recording = np.zeros((len(signal) + tail, self.channels), np.float32)
+        self.done.clear()
+        if freewheel:
+            self.feeder.set_freewheel(True)
+        try:
+            self.signal = np.ascontiguousarray(signal)
+            if not self.done.wait(timeout or 10 + 3 * len(self.recording) / SR):
+                raise AssertionError("the JACK loopback timed out")
+        finally:
+            if freewheel:
+                self.feeder.set_freewheel(False)
+        return self.recording
+
+    def close(self) -> None:
+        for client in (self.feeder, self.recorder):
+            client.deactivate()
+            client.close()
+
+
+@pytest.fixture
+def loopback(jack_server):
+    harness = Loopback()
+    yield harness
+    harness.close()
+
+
+def start_rtnmf(*args, cwd=None) -> subprocess.Popen:
+    """Start ``rtnmf`` (this checkout) in a subprocess that sees the test's JACK server."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=cwd)

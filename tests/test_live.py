@@ -1,0 +1,158 @@
+"""The live path through a real PortAudio stream on a headless JACK server (no sound card).
+
+Each test runs ``rtnmf run`` in a subprocess, as a user would, while the loopback harness
+feeds known audio into the stream's input and records its output (see jack_harness.py).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile as sf
+import soxr
+
+from realtime_nmf.presets import Preset
+from realtime_nmf.training import learn_dictionary
+
+from .jack_harness import SR, jack_server, loopback, start_rtnmf  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.live
+
+
+def _preset_at(rate: int, folder, stethoscope, name: str) -> str:
+    """A preset whose dictionary is trained at ``rate`` on the synthetic stethoscope recording."""
+    y = soxr.resample(stethoscope["mixture"][:40000], 4000, rate).astype(np.float32)
+    dictionary = learn_dictionary([y], rate, n_components=8, n_iter=30)
+    dictionary_path = dictionary.save(folder / f"{name}.npz")
+    return str(Preset(name=name, dictionary_path=dictionary_path, keep=[0, 2, 5], settings={"iterations": 10}).save(folder / f"{name}.yaml"))
+
+
+def _test_signal(stethoscope, rate: int, seconds: float) -> np.ndarray:
+    y = soxr.resample(stethoscope["mixture"], 4000, rate).astype(np.float32)
+    y = np.tile(y, int(np.ceil(seconds * rate / len(y))))[: int(seconds * rate)]
+    return np.stack([y, 0.5 * y[::-1]], axis=1)
+
+
+def _finish(process, sig=signal.SIGINT, timeout=60):
+    if sig is not None and process.poll() is None:
+        process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    return stdout
+
+
+def _summary_number(summary: str, pattern: str) -> float:
+    match = re.search(pattern, summary)
+    assert match, (pattern, summary)
+    return float(match.group(1))
+
+
+def test_devices_are_listed(jack_server):
+    process = start_rtnmf("devices")
+    out = _finish(process, sig=None)
+    assert "system" in out and "<>" in out and "JACK" in out
+
+
+def test_freewheel_live_output_equals_file_mode(jack_server, loopback, stethoscope, tmp_path):
+    """The stream's output is the file-mode output of the same input, delayed by the reported latency."""
+    preset = _preset_at(SR, tmp_path, stethoscope, "p48")
+    process = start_rtnmf("run", "--preset", preset, "--record", tmp_path / "live.wav", "--record-input", tmp_path / "input.wav", "--quiet")
+    loopback.connect()
+    fed = _test_signal(stethoscope, SR, 6.0)
+    captured = loopback.play(fed, freewheel=True)
+    summary = _finish(process)
+    assert "engine errors: 0" in summary
+    live, _ = sf.read(tmp_path / "live.wav", dtype="float32", always_2d=True)
+    raw, _ = sf.read(tmp_path / "input.wav", dtype="float32", always_2d=True)
+    # the engine saw exactly the fed signal (somewhere after the stream started)
+    start = int(np.flatnonzero(np.abs(raw[:, 0]) > 0)[0])
+    first = int(np.flatnonzero(np.abs(fed[:, 0]) > 0)[0])
+    offset = start - first
+    np.testing.assert_array_equal(raw[offset : offset + len(fed)], fed)
+    # file mode on the same input, through the same preset
+    assert _finish(start_rtnmf("run", "--preset", preset, "--input", tmp_path / "input.wav", "--output", tmp_path / "file.wav"), sig=None)
+    reference, _ = sf.read(tmp_path / "file.wav", dtype="float32", always_2d=True)
+    latency = int(_summary_number(summary, r"delays by ([\d.]+) samples"))
+    assert latency == 2047  # n_fft 2048 at 48 kHz, no resampling
+    n = min(len(live) - latency, len(reference))
+    np.testing.assert_allclose(live[latency : latency + n], reference[:n], atol=2e-5)
+    # and what reached the JACK "speakers" is what the engine recorded
+    aligned = captured[: len(fed)]
+    expected = live[offset : offset + len(fed)]
+    np.testing.assert_allclose(aligned, expected, atol=1e-6)
+
+
+def test_real_time_run_keeps_pace_and_reports_its_latency(jack_server, loopback, stethoscope, tmp_path):
+    """Ten seconds in real time with the bundled 4 kHz preset on a 48 kHz device (resampled in the stream)."""
+    process = start_rtnmf("run", "--preset", "heartbeat", "--duration", "10", "--block-size", "256", "--record", tmp_path / "rec.wav", "--quiet")
+    loopback.connect()
+    fed = _test_signal(stethoscope, SR, 6.0)
+    started = time.monotonic()
+    captured = loopback.play(fed, tail=SR // 2)
+    wall = time.monotonic() - started
+    summary = _finish(process, sig=None)
+    assert "engine errors: 0" in summary and "blocks lost: 0" in summary
+    assert abs(_summary_number(summary, r"pace ([\d.]+)x") - 1.0) <= 0.02, summary
+    assert abs(wall / (len(captured) / SR) - 1.0) <= 0.05
+    info = sf.info(str(tmp_path / "rec.wav"))
+    assert info.frames == 10 * SR and info.samplerate == SR
+    # measured input-to-output delay against the file-mode output of the fed signal
+    sf.write(tmp_path / "fed.wav", fed, SR, subtype="FLOAT")
+    assert _finish(start_rtnmf("run", "--preset", "heartbeat", "--input", tmp_path / "fed.wav", "--output", tmp_path / "file.wav"), sig=None)
+    reference, _ = sf.read(tmp_path / "file.wav", dtype="float32", always_2d=True)
+    a, b = captured[SR : 5 * SR, 0], reference[SR : 5 * SR, 0]
+    correlation = scipy.signal.correlate(a, b, mode="full", method="fft")
+    measured = int(scipy.signal.correlation_lags(len(a), len(b), mode="full")[np.argmax(correlation)])
+    reported = _summary_number(summary, r"delays by ([\d.]+) samples") + 256  # the engine, then one fixed block
+    assert abs(measured - reported) <= 0.0015 * SR, (measured, reported, summary)
+
+
+def test_device_selection_by_name_and_index_and_a_missing_device(jack_server, tmp_path):
+    for device in ("system", "0"):
+        out = _finish(start_rtnmf("run", "--preset", "heartbeat", "--input-device", device, "--output-device", device, "--duration", "0.5", "--quiet"), sig=None)
+        assert "live run: 0.5 s" in out
+    process = start_rtnmf("run", "--preset", "heartbeat", "--input-device", "USB microphone", "--duration", "0.5")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in stderr
+    assert "no input device has 'USB microphone' in its name" in stderr and "system" in stderr
+    process = start_rtnmf("run", "--preset", "heartbeat", "--output-device", "7", "--duration", "0.5")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "there is no audio device 7" in stderr
+
+
+def test_ctrl_c_during_a_live_recording_leaves_a_valid_file(jack_server, tmp_path):
+    process = start_rtnmf("run", "--preset", "heartbeat", "--record", tmp_path / "rec.wav", "--quiet")
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    time.sleep(1.5)
+    summary = _finish(process, sig=signal.SIGINT)
+    assert "recording:" in summary and "finalised" in summary and "(stopped early)" in summary
+    info = sf.info(str(tmp_path / "rec.wav"))
+    assert info.frames > SR // 2
+    assert sf.read(tmp_path / "rec.wav")[0].shape[0] == info.frames
+
+
+def test_dictionary_at_22050_hz_on_a_48_khz_device(jack_server, loopback, stethoscope, tmp_path):
+    """The device refuses 22.05 kHz, so the stream resamples both ways; the output matches file mode."""
+    preset = _preset_at(22050, tmp_path, stethoscope, "p22")
+    process = start_rtnmf("run", "--preset", preset, "--quiet")
+    loopback.connect()
+    fed = _test_signal(stethoscope, SR, 5.0)
+    captured = loopback.play(fed, freewheel=True)
+    summary = _finish(process)
+    assert "processing at 22050 Hz (resampled in the stream)" in summary and "engine errors: 0" in summary
+    sf.write(tmp_path / "fed.wav", fed, SR, subtype="FLOAT")
+    assert _finish(start_rtnmf("run", "--preset", preset, "--input", tmp_path / "fed.wav", "--output", tmp_path / "file.wav"), sig=None)
+    reference, _ = sf.read(tmp_path / "file.wav", dtype="float32", always_2d=True)
+    delay = int(round(_summary_number(summary, r"delays by ([\d.]+) samples")))
+    best = max(range(delay - 3, delay + 4), key=lambda d: float(np.dot(captured[d + SR : d + 4 * SR, 0], reference[SR : 4 * SR, 0])))
+    a, b = captured[best + SR : best + 4 * SR, 0], reference[SR : 4 * SR, 0]
+    snr = 10 * np.log10(np.sum(b**2) / np.sum((a - b) ** 2))
+    assert snr > 25.0, snr
