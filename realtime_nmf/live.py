@@ -154,6 +154,7 @@ class LiveSummary:
     last_error: str
     underruns: int
     lost_blocks: int
+    events: list = field(default_factory=list)
     engine_delay: float = 0.0  # device samples: algorithmic + resampling
     pace: float = float("nan")
     recordings: list = field(default_factory=list)
@@ -180,6 +181,8 @@ class LiveSummary:
             f"blocks lost: {self.lost_blocks}; engine errors: {self.errors}" + (f" (last: {self.last_error})" if self.errors else "")
             + (f"; resampler underruns: {self.underruns} samples" if self.underruns else ""),
         ]
+        for event in self.events:
+            lines.append(f"event:    {event}")
         for label, path, samples, rate, error in self.recordings:
             state = f"error: {error}" if error else f"{samples / rate:.2f} s, finalised"
             lines.append(f"{label}: {path} ({state})")
@@ -229,7 +232,7 @@ class LiveSession:
         self.presets = presets
         self.preset_index = 0
         self.options = options
-        self.messages: list[str] = []
+        self.messages: list[str] = []  # what happened while running, "12.3 s: ..." (shown and summarised)
         sd = self.sd = _sounddevice()
         use_input = options.input_file is None
         use_output = options.output_file is None
@@ -318,13 +321,16 @@ class LiveSession:
             raise DeviceError(f"cannot open the audio stream ({exc}); the device may be busy or refuse these settings\n{device_table()}") from None
 
     # ----------------------------------------------------------------------------------
+    def _event(self, text: str) -> None:
+        self.messages.append(f"{self.engine.stats.samples / self.device_rate:.1f} s: {text}")
+
     def current_preset(self) -> Preset:
         return self.presets[self.preset_index]
 
     def switch_preset(self, step: int) -> None:
         """Cycle to the next (+1) or previous (-1) preset given on the command line."""
         if len(self.presets) < 2:
-            self.messages.append("only one preset was given (--preset can be repeated)")
+            self._event("only one preset was given (--preset can be repeated)")
             return
         index = (self.preset_index + step) % len(self.presets)
         self._stage(self.presets[index])
@@ -332,10 +338,10 @@ class LiveSession:
 
     def _stage(self, preset: Preset) -> None:
         if preset.sample_rate != self.engine.processing_rate:
-            self.messages.append(f"preset {preset.name} runs at {preset.sample_rate} Hz, not {self.engine.processing_rate} Hz; not switched")
+            self._event(f"preset {preset.name} runs at {preset.sample_rate} Hz, not {self.engine.processing_rate} Hz; not switched")
             return
         self.engine.stage(preset.build())
-        self.messages.append(f"switched to {preset.name}")
+        self._event(f"switched to {preset.name}")
 
     def separator(self) -> NMFSeparator | None:
         return next((p for p in self.engine.chain if isinstance(p, NMFSeparator)), None)
@@ -348,12 +354,14 @@ class LiveSession:
         keep = set(separator.keep)
         keep.symmetric_difference_update({index})
         if not keep:
-            self.messages.append("at least one component must stay kept")
+            self._event("at least one component must stay kept")
             return
         try:
-            separator.set_keep(sorted(keep))
+            kept = separator.set_keep(sorted(keep))
         except RealtimeNMFError as exc:
-            self.messages.append(str(exc))
+            self._event(str(exc))
+            return
+        self._event(f"keeping components {','.join(map(str, kept))}")
 
     def check_for_edits(self) -> None:
         """Reload the current preset when its file or dictionary changed on disk."""
@@ -365,10 +373,11 @@ class LiveSession:
         try:
             fresh = load_preset(preset.path)
         except RealtimeNMFError as exc:
-            self.messages.append(f"not reloaded: {exc}")
+            self._event(f"{preset.name} not reloaded: {exc}")
             return
         self.presets[self.preset_index] = fresh
         self._watch[id(fresh)] = mtime
+        self._event(f"{preset.name} changed on disk: reloading")
         self._stage(fresh)
 
     # ----------------------------------------------------------------------------------
@@ -428,6 +437,7 @@ class LiveSession:
                             self.switch_preset(-1)
                         elif key == "b":
                             self.engine.bypass = not self.engine.bypass
+                            self._event("bypass on: the unprocessed input" if self.engine.bypass else "bypass off")
                     audio_seconds = self.engine.stats.samples / self.device_rate
                     if limit is not None and audio_seconds >= limit:
                         break
@@ -508,6 +518,7 @@ class LiveSession:
             pace=stats.pace(self.device_rate),
             engine_delay=self.engine.latency,
             recordings=recordings,
+            events=list(self.messages),
             interrupted=interrupted,
         )
 

@@ -7,6 +7,7 @@ feeds known audio into the stream's input and records its output (see jack_harne
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import signal
 import time
 
@@ -156,3 +157,49 @@ def test_dictionary_at_22050_hz_on_a_48_khz_device(jack_server, loopback, stetho
     a, b = captured[best + SR : best + 4 * SR, 0], reference[SR : 4 * SR, 0]
     snr = 10 * np.log10(np.sum(b**2) / np.sum((a - b) ** 2))
     assert snr > 25.0, snr
+
+
+def test_keys_and_edits_switch_components_and_presets_while_running(jack_server, stethoscope, tmp_path):
+    """Keys typed in the terminal (a pseudo-terminal here) and a preset edited on disk change the running chain."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import ROOT
+
+    first = _preset_at(SR, tmp_path, stethoscope, "p48")
+    second = tmp_path / "p48b.yaml"
+    second.write_text(Path(first).read_text().replace("keep: [0, 2, 5]", "keep: [3]"))
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", "run", "--preset", first, "--preset", str(second)],
+                               stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(slave)
+    try:
+        time.sleep(4.0)
+        for keys, pause in ((b"1\n", 0.6), (b"n", 0.6)):
+            os.write(master, keys)
+            time.sleep(pause)
+        data = yaml.safe_load(second.read_text())
+        data["keep"] = [1, 4]
+        second.write_text(yaml.safe_dump(data))
+        time.sleep(1.5)
+        os.write(master, b"b")
+        time.sleep(0.6)
+        os.write(master, b"q")
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    events = [line for line in stdout.splitlines() if line.startswith("event:")]
+    text = "\n".join(events)
+    assert "keeping components 0,1,2,5" in text
+    assert "switched to p48b" in text
+    assert "p48b changed on disk: reloading" in text
+    assert "bypass on" in text
+    assert "engine errors: 0" in stdout
