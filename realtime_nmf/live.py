@@ -37,6 +37,8 @@ def _sounddevice():
             f"live audio needs the PortAudio library, which is not installed ({exc}); on Debian or Ubuntu: "
             "sudo apt-get install libportaudio2 (file mode, --input FILE --output FILE, works without it)"
         ) from None
+    except ImportError as exc:
+        raise DeviceError(f"live audio needs the sounddevice package ({exc}); pip install sounddevice") from None
     return sounddevice
 
 

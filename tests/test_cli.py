@@ -228,6 +228,17 @@ def test_importing_the_package_touches_no_audio_device():
     assert result.stdout.split() == ["False", "False"], result.stderr
 
 
+def test_file_mode_works_without_portaudio_and_live_mode_says_what_is_missing(clip, tmp_path):
+    blocked = "import sys; sys.modules['sounddevice'] = None; from realtime_nmf.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    file_mode = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat", "--input", str(clip), "--output", str(tmp_path / "o.wav")],
+                               capture_output=True, text=True, env=env)
+    assert file_mode.returncode == 0, file_mode.stderr
+    live = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat"], capture_output=True, text=True, env=env)
+    assert live.returncode == 1 and "Traceback" not in live.stderr
+    assert "live audio needs the sounddevice package" in live.stderr
+
+
 def test_bundled_presets_work_from_a_non_editable_install(tmp_path):
     """Build and install the package (not editable) into a folder and use a bundled preset from elsewhere."""
     target = tmp_path / "site"
