@@ -59,7 +59,37 @@ def audio_info(path: str | Path) -> AudioInfo:
         ) from None
     if info.samplerate <= 0 or info.channels <= 0:
         raise AudioFileError(f"audio file {str(path)!r} declares {info.samplerate} Hz and {info.channels} channels; it is corrupt")
+    missing = _wav_missing_bytes(path)
+    if missing > 0:
+        raise AudioFileError(
+            f"audio file {str(path)!r} is truncated: its header announces {missing} more bytes of audio than the file holds "
+            "(an interrupted copy or recording?); copy it again, or re-save what is there with an audio editor or 'sox'"
+        )
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def _wav_missing_bytes(path: Path) -> int:
+    """For a RIFF/WAVE file, how many bytes of the data chunk its header announces but the file lacks (0 if complete)."""
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return 0
+            size = path.stat().st_size
+            position = 12
+            while position + 8 <= size:
+                handle.seek(position)
+                chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+                if chunk_id == b"data":
+                    if chunk_size in (0, 0xFFFFFFFF):  # size left open by a streaming writer
+                        return 0
+                    return max(0, position + 8 + chunk_size - size)
+                position += 8 + chunk_size + (chunk_size & 1)
+    except OSError:
+        return 0
+    return 0
 
 
 def check_finite(y: np.ndarray, what: str) -> None:

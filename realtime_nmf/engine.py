@@ -327,11 +327,15 @@ class LiveEngine:
                     outdata[:, j] = y[:, j % self.n_channels]
             for recorder in self.recorders:
                 recorder.push(y)
-        except Exception as exc:  # never let an exception reach PortAudio
+        except Exception as exc:  # never let an exception reach PortAudio: this block is silence
             if outdata is not None:
                 outdata.fill(0.0)
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            silence = self._output[:n]
+            silence.fill(0.0)
+            for recorder in self.recorders:  # the recording keeps its timing
+                recorder.push(silence)
         self.stats.record(started, time.perf_counter() - started, n, self.device_rate)
 
 

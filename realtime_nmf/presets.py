@@ -4,6 +4,8 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
 
     description: Heartbeat from a stethoscope; breathing and hum removed
     dictionary: heartbeat.npz     # relative to this file
+    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16}
+                                  # written when saved; a dictionary that no longer matches is refused
     keep: 0-3,5                   # indices, ranges, labels or all
     mask: ratio                   # ratio | binary
     mask_exponent: 1.0            # 1 = ratio mask, 2 = Wiener
@@ -54,7 +56,10 @@ __all__ = [
 
 PRESET_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_TOP_KEYS = ("version", "description", "dictionary", "keep", *SEPARATOR_PARAMETERS, "chain")
+_TOP_KEYS = ("version", "description", "dictionary", "made_for", "keep", *SEPARATOR_PARAMETERS, "chain")
+#: Dictionary settings a preset records when saved and checks when loaded (a replaced
+#: dictionary file with other settings would make the kept indices meaningless).
+_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components")
 
 
 def user_preset_dir() -> Path:
@@ -166,6 +171,8 @@ class Preset:
         if self.description:
             data["description"] = self.description
         data["dictionary"] = dictionary.as_posix()
+        d = self.dictionary
+        data["made_for"] = {key: getattr(d, key) for key in _MADE_FOR}
         data["keep"] = self.keep
         data.update(self.settings)
         if self.chain is not None:
@@ -309,6 +316,10 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
     dictionary_path = Path(dictionary).expanduser()
     if not dictionary_path.is_absolute():
         dictionary_path = (base / dictionary_path).resolve()
+    made_for = data.get("made_for", {})
+    if not isinstance(made_for, dict) or set(made_for) - set(_MADE_FOR) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in made_for.values()):
+        raise PresetError(f"{where}: made_for must map {', '.join(_MADE_FOR)} to whole numbers, not {made_for!r}")
     settings = {key: data[key] for key in SEPARATOR_PARAMETERS if key in data}
     try:
         preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=settings, chain=data.get("chain"),
@@ -321,6 +332,13 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
         raise DictionaryError(f"{where}: {exc}") from None
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
+    for key, expected in made_for.items():
+        actual = getattr(preset.dictionary, key)
+        if actual != expected:
+            raise PresetError(
+                f"{where} was made for a dictionary with {key} {expected}, but {str(dictionary_path)!r} has {key} {actual} "
+                "(was the dictionary file replaced?); make the preset again with 'rtnmf preset new' for this dictionary"
+            )
     return preset
 
 

@@ -1,9 +1,8 @@
 """Threads that keep file I/O out of the audio callback: a recorder and a file source.
 
-The callback hands blocks to :class:`Recorder` through a preallocated
-:class:`~realtime_nmf.ringbuffer.BlockPool` and takes samples from :class:`FileSource`
-through a :class:`~realtime_nmf.ringbuffer.SampleFifo`; the file work happens in the
-threads these classes start.
+The callback hands samples to :class:`Recorder` and takes samples from :class:`FileSource`
+through preallocated :class:`~realtime_nmf.ringbuffer.SampleFifo` ring buffers; the file
+work happens in the threads these classes start.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioWriter, StreamResampler, audio_info, read_blocks
-from .ringbuffer import BlockPool, SampleFifo
+from .ringbuffer import SampleFifo
 
 __all__ = ["Recorder", "FileSource"]
 
@@ -24,8 +23,8 @@ class Recorder:
     """Write blocks handed over by the audio callback to a file, in a thread of its own.
 
     The file appears under its name only when :meth:`close` finalises it (also after
-    Ctrl-C); if the writer falls behind by more than ``seconds`` of audio, blocks are
-    dropped and counted in :attr:`lost_blocks`, never waited for.
+    Ctrl-C); if the writer falls behind by more than ``seconds`` of audio, the blocks
+    that do not fit are dropped and counted in :attr:`lost_blocks`, never waited for.
 
     Parameters
     ----------
@@ -47,8 +46,8 @@ class Recorder:
                  subtype: str | None = "FLOAT", max_samples: int | None = None):
         self.path = Path(path)
         self.sample_rate = int(sample_rate)
-        n_slots = max(8, int(seconds * sample_rate / max(1, max_block)) + 1)
-        self._pool = BlockPool(n_slots, max_block, n_channels)
+        self._fifo = SampleFifo(max(int(seconds * sample_rate), 4 * max_block), n_channels)
+        self._chunk = np.zeros((max(max_block, 4096), n_channels), np.float32)
         self._writer = AudioWriter(self.path, sample_rate, n_channels, subtype=subtype)
         self.lost_blocks = 0
         self.error: str | None = None
@@ -59,28 +58,26 @@ class Recorder:
 
     def push(self, block: np.ndarray) -> None:
         """Hand a block over (called from the audio callback: no allocation, no waiting)."""
-        if not self._pool.put(block):
+        if block.shape[0] > self._fifo.space:
             self.lost_blocks += 1
+            return
+        self._fifo.write(block)
 
     @property
     def samples_written(self) -> int:
         return self._writer.samples_written
 
     def _drain(self) -> None:
-        while True:
-            item = self._pool.take()
-            if item is None:
-                return
-            index, block = item
-            try:
-                if self.max_samples is not None:
-                    block = block[: max(0, self.max_samples - self._writer.samples_written)]
-                if self.error is None and block.shape[0]:
+        while self._fifo.available:
+            n = self._fifo.read(self._chunk[: min(self._fifo.available, self._chunk.shape[0])])
+            block = self._chunk[:n]
+            if self.max_samples is not None:
+                block = block[: max(0, self.max_samples - self._writer.samples_written)]
+            if self.error is None and block.shape[0]:
+                try:
                     self._writer.write(block)
-            except Exception as exc:  # disk full: keep the stream going, report at the end
-                self.error = f"{type(exc).__name__}: {exc}"
-            finally:
-                self._pool.release(index)
+                except Exception as exc:  # disk full: keep the stream going, report at the end
+                    self.error = f"{type(exc).__name__}: {exc}"
 
     def _run(self) -> None:
         while not self._stop.is_set():

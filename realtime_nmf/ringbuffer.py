@@ -1,17 +1,16 @@
-"""Preallocated buffers that pass audio between threads without allocating or locking.
+"""A preallocated ring buffer that passes audio between threads without allocating or locking.
 
-Both classes are single-producer, single-consumer: one thread writes, another reads.
-They rely on CPython's atomic updates of integers and deques (no ``threading.Lock``), so
-the audio callback never waits for another thread.
+It is single-producer, single-consumer: one thread writes, another reads. The writer
+only advances the write count after copying, the reader only the read count, and
+CPython updates each integer atomically (no ``threading.Lock``), so the audio callback
+never waits for another thread.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
-__all__ = ["SampleFifo", "BlockPool"]
+__all__ = ["SampleFifo"]
 
 
 class SampleFifo:
@@ -74,58 +73,3 @@ class SampleFifo:
             out[n:] = 0.0
         self._read += n
         return n
-
-
-class BlockPool:
-    """A fixed set of block-sized slots handed from one thread to another.
-
-    The producer takes a free slot, fills it and hands it over; the consumer takes the
-    filled slots in order and gives them back. When no slot is free, :meth:`put` refuses
-    the block (the caller counts it as lost) instead of waiting or allocating.
-
-    Parameters
-    ----------
-    n_slots : int
-    max_samples : int
-        Largest block.
-    n_channels : int
-    """
-
-    def __init__(self, n_slots: int, max_samples: int, n_channels: int):
-        self.slots = np.zeros((int(n_slots), int(max_samples), int(n_channels)), np.float32)
-        self.lengths = np.zeros(int(n_slots), np.int64)
-        self._free = deque(range(int(n_slots)))
-        self._filled: deque = deque()
-
-    @property
-    def max_samples(self) -> int:
-        return self.slots.shape[1]
-
-    def put(self, block: np.ndarray) -> bool:
-        """Copy ``block`` (at most ``max_samples`` long) into a free slot and hand it over; False if none is free."""
-        try:
-            index = self._free.popleft()
-        except IndexError:
-            return False
-        n = block.shape[0]
-        self.slots[index, :n] = block
-        self.lengths[index] = n
-        self._filled.append(index)
-        return True
-
-    def take(self):
-        """The oldest filled slot as ``(index, view)``, or None; give the index back with :meth:`release`."""
-        try:
-            index = self._filled.popleft()
-        except IndexError:
-            return None
-        return index, self.slots[index, : self.lengths[index]]
-
-    def release(self, index: int) -> None:
-        """Return a slot taken with :meth:`take` to the free list."""
-        self._free.append(index)
-
-    @property
-    def pending(self) -> int:
-        """Filled slots not yet taken."""
-        return len(self._filled)

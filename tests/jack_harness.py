@@ -39,41 +39,59 @@ def _portaudio_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def jack_server(tmp_path_factory):
-    """Start a private jackd (dummy backend, 48 kHz, period 256, 2 in/2 out) for the session."""
-    reason = _portaudio_missing()
-    if reason:
-        pytest.skip(reason)
+def start_jack_server(log_path) -> subprocess.Popen:
+    """Start a private jackd (dummy backend, 48 kHz, period 256, 2 in/2 out) and point libjack at it.
+
+    Sets ``JACK_DEFAULT_SERVER`` (and friends) in ``os.environ`` so that PortAudio,
+    JACK-Client and child processes use it. Raises RuntimeError if it does not come up.
+    """
     name = f"rtnmf-test-{os.getpid()}"
-    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")}
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
-    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     log = open(log_path, "w")
     # --no-realtime before -d (after "-d dummy", -r is the sample rate); -S: synchronous engine
     process = subprocess.Popen(["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(PERIOD), "-C", "2", "-P", "2"],
                                stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    ready = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
+    if ready.returncode != 0:
+        stop_jack_server(process)
+        raise RuntimeError(f"jackd did not start: {open(log_path).read()}")
+    if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
+        sd = sys.modules["sounddevice"]
+        sd._terminate()
+        sd._initialize()
+    return process
+
+
+def stop_jack_server(process: subprocess.Popen) -> None:
+    """Stop the server (after PortAudio in this process has let go of it)."""
+    if "sounddevice" in sys.modules:  # PortAudio must let go of JACK before jackd stops
+        sys.modules["sounddevice"]._terminate()
+    process.terminate()
     try:
-        ready = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
-        if ready.returncode != 0:
-            pytest.fail(f"jackd did not start: {log_path.read_text()}")
-        if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
-            sd = sys.modules["sounddevice"]
-            sd._terminate()
-            sd._initialize()
-        yield name
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if "sounddevice" in sys.modules:
+        sys.modules["sounddevice"]._initialize()
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A private headless JACK server for the session (skips with the reason when it cannot run here)."""
+    reason = _portaudio_missing()
+    if reason:
+        pytest.skip(reason)
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")}
+    try:
+        process = start_jack_server(tmp_path_factory.mktemp("jack") / "jackd.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield os.environ["JACK_DEFAULT_SERVER"]
     finally:
-        if "sounddevice" in sys.modules:  # PortAudio must let go of JACK before jackd stops
-            sys.modules["sounddevice"]._terminate()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        if "sounddevice" in sys.modules:
-            sys.modules["sounddevice"]._initialize()
+        stop_jack_server(process)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -98,6 +116,8 @@ class Loopback:
         self.ins = [self.recorder.inports.register(f"in_{i}") for i in range(channels)]
         self.signal = None
         self.recording = None
+        self.total = self.tail = 0
+        self.loop = False
         self.start = None
         self.position = 0
         self.done = threading.Event()
@@ -113,15 +133,21 @@ class Loopback:
             return
         if self.start is None:
             self.start = self.feeder.last_frame_time
-        n = max(0, min(frames, len(self.signal) - self.position))
+        n = max(0, min(frames, self.total - self.position))
         for i, port in enumerate(self.outs):
             array = port.get_array()
-            array[:n] = self.signal[self.position : self.position + n, i % self.signal.shape[1]]
+            if self.loop:
+                index = (self.position + np.arange(n)) % len(self.signal)
+                array[:n] = self.signal[index, i % self.signal.shape[1]]
+            else:
+                array[:n] = self.signal[self.position : self.position + n, i % self.signal.shape[1]]
             array[n:] = 0
         self.position += frames
+        if self.recording is None and self.position >= self.total + self.tail:
+            self.done.set()
 
     def _record(self, frames):
-        if self.start is None or self.recording is None:
+        if self.start is None or self.recording is None or self.recording.shape[0] == 0:
             return
         offset = self.recorder.last_frame_time - self.start
         if offset < 0:
@@ -151,18 +177,26 @@ class Loopback:
         for i, port in enumerate(outputs[: self.channels]):
             self.feeder.connect(port, self.ins[i])
 
-    def play(self, signal: np.ndarray, *, tail: int = SR, freewheel: bool = False, timeout: float | None = None) -> np.ndarray:
-        """Feed ``signal`` (n, channels) as the microphone; return what reached the speakers, aligned with it."""
+    def play(self, signal: np.ndarray, *, tail: int = SR, freewheel: bool = False, timeout: float | None = None,
+             total: int | None = None, record: bool = True) -> np.ndarray | None:
+        """Feed ``signal`` (n, channels) as the microphone; return what reached the speakers, aligned with it.
+
+        With ``total`` longer than the signal, the signal is repeated; with ``record=False``
+        nothing is kept (for long soak runs) and None is returned.
+        """
         signal = np.asarray(signal, np.float32)
         if signal.ndim == 1:
             signal = signal[:, None]
-        self.recording = np.zeros((len(signal) + tail, self.channels), np.float32)
+        self.total = int(total or len(signal))
+        self.loop = self.total > len(signal)
+        self.tail = tail
+        self.recording = np.zeros((self.total + tail, self.channels), np.float32) if record else None
         self.done.clear()
         if freewheel:
             self.feeder.set_freewheel(True)
         try:
             self.signal = np.ascontiguousarray(signal)
-            if not self.done.wait(timeout or 10 + 3 * len(self.recording) / SR):
+            if not self.done.wait(timeout or 10 + 3 * (self.total + tail) / SR):
                 raise AssertionError("the JACK loopback timed out")
         finally:
             if freewheel:
@@ -182,8 +216,8 @@ def loopback(jack_server):
     harness.close()
 
 
-def start_rtnmf(*args, cwd=None) -> subprocess.Popen:
+def start_rtnmf(*args, cwd=None, extra_path=None) -> subprocess.Popen:
     """Start ``rtnmf`` (this checkout) in a subprocess that sees the test's JACK server."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, extra_path) if p))
     return subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=cwd)

@@ -127,13 +127,14 @@ def test_device_selection_by_name_and_index_and_a_missing_device(jack_server, tm
     assert process.returncode == 1 and "there is no audio device 7" in stderr
 
 
-def test_ctrl_c_during_a_live_recording_leaves_a_valid_file(jack_server, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_a_live_recording_leaves_a_valid_file(jack_server, tmp_path, signum):
     process = start_rtnmf("run", "--preset", "heartbeat", "--record", tmp_path / "rec.wav", "--quiet")
     deadline = time.time() + 30
     while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
         time.sleep(0.05)
     time.sleep(1.5)
-    summary = _finish(process, sig=signal.SIGINT)
+    summary = _finish(process, sig=signum)
     assert "recording:" in summary and "finalised" in summary and "(stopped early)" in summary
     info = sf.info(str(tmp_path / "rec.wav"))
     assert info.frames > SR // 2
@@ -203,3 +204,36 @@ def test_keys_and_edits_switch_components_and_presets_while_running(jack_server,
     assert "p48b changed on disk: reloading" in text
     assert "bypass on" in text
     assert "engine errors: 0" in stdout
+
+
+def test_a_failing_processor_does_not_stop_the_stream(jack_server, stethoscope, tmp_path):
+    """A third-party processor that raises now and then: those blocks are silent, counted and named; the run goes on."""
+    import textwrap
+
+    plugin = tmp_path / "plugins"
+    (plugin / "rtnmf_faulty").mkdir(parents=True)
+    (plugin / "rtnmf_faulty" / "__init__.py").write_text(textwrap.dedent("""
+        from realtime_nmf.processors import Processor
+
+        class Faulty(Processor):
+            name = "faulty"
+
+            def _allocate(self):
+                self.calls = 0
+
+            def _process(self, block, out):
+                self.calls += 1
+                if self.calls % 50 == 0:
+                    raise ValueError("processor fault for the test")
+                out[...] = block
+    """))
+    (plugin / "rtnmf_faulty-1.0.dist-info").mkdir()
+    (plugin / "rtnmf_faulty-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: rtnmf-faulty\nVersion: 1.0\n")
+    (plugin / "rtnmf_faulty-1.0.dist-info" / "entry_points.txt").write_text("[realtime_nmf.processors]\nfaulty = rtnmf_faulty:Faulty\n")
+    preset = Path(_preset_at(SR, tmp_path, stethoscope, "p48"))
+    preset.write_text(preset.read_text() + "chain: [faulty, nmf]\n")
+    process = start_rtnmf("run", "--preset", preset, "--duration", "3", "--record", tmp_path / "rec.wav", "--quiet", extra_path=plugin)
+    summary = _finish(process, sig=None)
+    errors = int(_summary_number(summary, r"engine errors: (\d+)"))
+    assert errors >= 5 and "ValueError: processor fault for the test" in summary
+    assert sf.info(str(tmp_path / "rec.wav")).frames == 3 * SR

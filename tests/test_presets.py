@@ -54,7 +54,7 @@ def test_saved_yaml_is_plain_and_commented(dictionary_file, tmp_path):
 BAD_PRESETS = [
     ({"keep": "0"}, "the key 'dictionary' is missing"),
     ({"dictionary": "d.npz"}, "the key 'keep' is missing"),
-    ({"dictionary": "d.npz", "keep": "0", "colour": "red"}, "unknown key 'colour'; allowed keys: version, description, dictionary, keep"),
+    ({"dictionary": "d.npz", "keep": "0", "colour": "red"}, "unknown key 'colour'; allowed keys: version, description, dictionary, made_for, keep"),
     ({"dictionary": "d.npz", "keep": "0", "iterations": "ten"}, "iterations='ten' must be a whole number"),
     ({"dictionary": "d.npz", "keep": "0", "iterations": -1}, "iterations=-1 must be at least 0"),
     ({"dictionary": "d.npz", "keep": "0", "mask_exponent": 0}, "mask_exponent=0.0 must be greater than 0"),
