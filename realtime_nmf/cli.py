@@ -8,6 +8,7 @@ any output file.
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -75,15 +76,20 @@ def cmd_train(args) -> int:
 
 def cmd_audition(args) -> int:
     from .audition import audition
+    from .dictionary import Dictionary
 
-    print(f"separating {args.clip} into every component of {args.dictionary}, drawing the pictures...", file=sys.stderr)
-    report = audition(args.dictionary, args.clip, args.output)
+    dictionary = Dictionary.load(args.dictionary)
+    with _progress_bar(dictionary.n_components, "component", "auditioning") as bar:
+        report = audition(dictionary, args.clip, args.output, dictionary_path=args.dictionary,
+                          progress=lambda done, total: bar.update(done - bar.n))
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(report.table(args.sort))
     print(f"\nwrote {len(report.component_audio)} component files, the clip, the residual and their pictures to {report.folder}")
     print(f"open {report.page.resolve().as_uri()}")
-    print(f"then tick the components to keep, or: rtnmf preset new NAME --dictionary {report.dictionary_path} --keep 1,4")
+    likely = [str(f.index) for f in report.features if f.heartbeat_mark == "likely"]
+    print(f"then tick the components to keep on the page, or: rtnmf preset new NAME --dictionary {shlex.quote(str(report.dictionary_path))} "
+          f"--keep {','.join(likely) or '0,3'}" + (" (the likely heartbeats)" if likely else ""))
     return 0
 
 
