@@ -28,8 +28,10 @@ WINDOW_SECONDS = 0.05
 HOP_DIVISOR = 4
 
 # --- separation (streaming engine) -----------------------------------------------------
-SOLVER_ITERATIONS = 20
-SOLVER_TOLERANCE = 1e-2
+SOLVER_ITERATIONS = 10
+SOLVER_TOLERANCE = 0.0
+BATCH_FRAMES = 8
+FLAT_START = 0.2
 MASK = "ratio"
 MASK_EXPONENT = 1.0
 

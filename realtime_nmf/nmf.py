@@ -588,11 +588,13 @@ def solve_activations(
 
 
 class FrameSolver:
-    """Per-frame H-only solver for a fixed dictionary: preallocated, in place, warm-started.
+    """H-only solver for a fixed dictionary, frame by frame: preallocated, in place, warm-started.
 
-    The streaming engine calls :meth:`solve` once per STFT frame with the frame's
-    magnitude spectrum (one column per audio channel) and the previous frame's
-    activations as the start. Nothing is allocated after construction.
+    The streaming engine calls :meth:`solve` with a batch of frames: one frame of one
+    channel per *row*, ``V (n_rows, n_bins)`` and ``H (n_rows, n_components)``. This is
+    the transpose of the package's ``V (n_bins, n_frames)`` orientation, chosen so that a
+    batch of any size is a contiguous slice of preallocated buffers; rows are solved
+    independently. Nothing is allocated after construction.
 
     Parameters
     ----------
@@ -602,17 +604,17 @@ class FrameSolver:
     n_iter : int >= 0
         Maximum number of multiplicative updates per frame.
     tol : float >= 0
-        A column stops being updated once the relative L1 change of its activations in
-        one update is at most ``tol``; the solve ends when every column has stopped
-        (0 always runs ``n_iter`` updates). Columns therefore get exactly the updates
-        they would get if solved alone.
+        A row stops being updated once the relative L1 change of its activations in one
+        update is at most ``tol``; the solve ends when every row has stopped (0 always
+        runs ``n_iter`` updates). Every row therefore gets exactly the updates it would
+        get if solved alone.
     sparsity : float >= 0
         L1 penalty on the activations.
-    n_columns : int
-        Number of frames solved together (the audio channels).
+    max_rows : int
+        Largest batch.
     """
 
-    def __init__(self, W: np.ndarray, *, beta: float, n_iter: int, tol: float = 0.0, sparsity: float = 0.0, n_columns: int = 1):
+    def __init__(self, W: np.ndarray, *, beta: float, n_iter: int, tol: float = 0.0, sparsity: float = 0.0, max_rows: int = 1):
         self.W = np.ascontiguousarray(W, dtype=np.float32)
         self.Wt = np.ascontiguousarray(self.W.T)
         self.beta = validate_beta(beta)
@@ -621,69 +623,106 @@ class FrameSolver:
         self.tol = float(tol)
         self.sparsity = np.float32(sparsity)
         n_bins, n_components = self.W.shape
+        self.max_rows = int(max_rows)
         self.eps = np.float32(EPS)
         # W.T @ 1 + sparsity: the constant KL denominator
-        self._colsum = (self.W.sum(axis=0) + self.sparsity).astype(np.float32)[:, None]
+        self._colsum = (self.W.sum(axis=0) + self.sparsity).astype(np.float32)[None, :]
         np.maximum(self._colsum, self.eps, out=self._colsum)
         self._w_total = np.float32(max(float(self.W.sum()), EPS))
+        self._colsum_raw = self.W.sum(axis=0).astype(np.float32)[:, None]  # sum over bins of each template
         self._gram = (self.Wt @ self.W).astype(np.float32) if self.beta == 2 else None
-        self._wh = np.empty((n_bins, n_columns), np.float32)
-        self._tmp = np.empty((n_bins, n_columns), np.float32)
-        self._num = np.empty((n_components, n_columns), np.float32)
-        self._den = np.empty((n_components, n_columns), np.float32)
-        self._wtv = np.empty((n_components, n_columns), np.float32)
-        self._change = np.empty((n_components, n_columns), np.float32)
-        self._column_change = np.empty((1, n_columns), np.float32)
-        self._column_total = np.empty((1, n_columns), np.float32)
-        self._converged = np.zeros((1, n_columns), bool)
-        self._done = np.zeros((1, n_columns), bool)
+        rows = self.max_rows
+        self._wh = np.empty((rows, n_bins), np.float32)
+        self._tmp = np.empty((rows, n_bins), np.float32)
+        self._num = np.empty((rows, n_components), np.float32)
+        self._den = np.empty((rows, n_components), np.float32)
+        self._vw = np.empty((rows, n_components), np.float32)
+        self._change = np.empty((rows, n_components), np.float32)
+        self._row_change = np.empty((rows, 1), np.float32)
+        self._row_total = np.empty((rows, 1), np.float32)
+        self._converged = np.zeros((rows, 1), bool)
+        self._done = np.zeros((rows, 1), bool)
         self._tol = np.float32(self.tol)
 
     def start(self, v: np.ndarray, h: np.ndarray) -> None:
-        """Cold start: give every component an equal share of the frame's energy.
+        """Cold start: give every component an equal share of each row's energy.
 
         Parameters
         ----------
-        v : np.ndarray [shape=(n_bins, n_columns)]
-        h : np.ndarray [shape=(n_components, n_columns)], written
+        v : np.ndarray [shape=(n_rows, n_bins)]
+        h : np.ndarray [shape=(n_rows, n_components)], written
         """
-        np.sum(v, axis=0, keepdims=True, out=self._change[:1])
-        np.divide(self._change[:1], self._w_total, out=self._change[:1])
-        h[...] = self._change[:1]
+        total = self._row_total[: v.shape[0]]
+        np.sum(v, axis=1, keepdims=True, out=total)
+        np.divide(total, self._w_total, out=total)
+        h[...] = total
+        np.maximum(h, self.eps, out=h)
+
+    def warm_start(self, v: np.ndarray, h: np.ndarray, flat_share: float) -> None:
+        """Turn earlier activations in ``h`` into the start for the frames ``v``, in place.
+
+        The earlier activations are rescaled to the new frame's energy and blended with
+        the flat start of :meth:`start`: ``h <- (1 - a) s h + a flat`` with
+        ``s = sum(v) / sum(W h)`` and ``a = flat_share``. Multiplicative updates cannot
+        revive an activation that has decayed to the floor except slowly, so a little of
+        the flat start lets a component that was silent in the earlier frame come back
+        within a few updates (``a = 0`` is the plain warm start, ``a = 1`` a cold start).
+
+        Parameters
+        ----------
+        v : np.ndarray [shape=(n_rows, n_bins)]
+        h : np.ndarray [shape=(n_rows, n_components)]
+            Earlier activations in, start out.
+        flat_share : float in [0, 1]
+        """
+        n = v.shape[0]
+        energy, model = self._row_total[:n], self._row_change[:n]
+        np.sum(v, axis=1, keepdims=True, out=energy)
+        np.matmul(h, self._colsum_raw, out=model)
+        np.maximum(model, self.eps, out=model)
+        np.divide(energy, model, out=model)
+        np.multiply(model, np.float32(1.0 - flat_share), out=model)
+        np.multiply(h, model, out=h)
+        np.multiply(energy, np.float32(flat_share) / self._w_total, out=energy)
+        np.add(h, energy, out=h)
         np.maximum(h, self.eps, out=h)
 
     def solve(self, v: np.ndarray, h: np.ndarray) -> int:
-        """Improve ``h`` in place for the frame ``v``; return the number of updates run.
+        """Improve ``h`` in place for the frames ``v``; return the number of updates run.
 
         Parameters
         ----------
-        v : np.ndarray [shape=(n_bins, n_columns)], float32
-            Magnitude (or power) spectrum of the frame.
-        h : np.ndarray [shape=(n_components, n_columns)], float32
-            Start (warm: the previous frame's result), overwritten with the result.
+        v : np.ndarray [shape=(n_rows, n_bins)], float32
+            Magnitude (or power) spectra, one frame of one channel per row.
+        h : np.ndarray [shape=(n_rows, n_components)], float32
+            Start (warm: an earlier frame's result), overwritten with the result.
 
         Returns
         -------
         int
+            Updates run (the largest over the rows).
         """
-        W, Wt, wh, tmp, num, den = self.W, self.Wt, self._wh, self._tmp, self._num, self._den
+        n = v.shape[0]
+        W, Wt = self.W, self.Wt
+        wh, tmp, num, den = self._wh[:n], self._tmp[:n], self._num[:n], self._den[:n]
+        change, done = self._change[:n], self._done[:n]
         beta, eps = self.beta, self.eps
-        single = h.shape[1] == 1
-        self._done.fill(False)
+        single = n == 1
+        done.fill(False)
         if beta == 2:
-            np.matmul(Wt, v, out=self._wtv)
+            np.matmul(v, W, out=self._vw[:n])
         for it in range(self.n_iter):
             if beta == 2:
-                np.matmul(self._gram, h, out=den)
+                np.matmul(h, self._gram, out=den)
                 den += self.sparsity
                 np.maximum(den, eps, out=den)
-                np.divide(self._wtv, den, out=num)
+                np.divide(self._vw[:n], den, out=num)
             else:
-                np.matmul(W, h, out=wh)
+                np.matmul(h, Wt, out=wh)
                 np.maximum(wh, eps, out=wh)
                 if beta == 1:
                     np.divide(v, wh, out=tmp)
-                    np.matmul(Wt, tmp, out=num)
+                    np.matmul(tmp, W, out=num)
                     np.divide(num, self._colsum, out=num)
                 else:
                     if beta == 0:
@@ -693,30 +732,31 @@ class FrameSolver:
                         np.power(wh, beta - 2.0, out=tmp)
                         np.power(wh, beta - 1.0, out=wh)
                     np.multiply(tmp, v, out=tmp)
-                    np.matmul(Wt, tmp, out=num)
-                    np.matmul(Wt, wh, out=den)
+                    np.matmul(tmp, W, out=num)
+                    np.matmul(wh, W, out=den)
                     den += self.sparsity
                     np.maximum(den, eps, out=den)
                     np.divide(num, den, out=num)
                 if self.gamma != 1:
                     np.power(num, self.gamma, out=num)
             if self.tol > 0:
-                # relative L1 change of each column: sum(|num - 1| * h) / sum(h)
-                np.subtract(num, np.float32(1.0), out=self._change)
-                np.abs(self._change, out=self._change)
+                # relative L1 change of each row: sum(|num - 1| * h) / sum(h)
+                np.subtract(num, np.float32(1.0), out=change)
+                np.abs(change, out=change)
                 if single:
-                    converged = float(np.vdot(self._change, h)) <= self.tol * float(h.sum())
+                    converged = float(np.vdot(change, h)) <= self.tol * float(h.sum())
                 else:
-                    # columns that converged earlier stay as they are, so every channel
-                    # gets exactly the updates it would get alone
-                    np.copyto(num, np.float32(1.0), where=self._done)
-                    np.copyto(self._change, np.float32(0.0), where=self._done)
-                    np.einsum("kc,kc->c", self._change, h, out=self._column_change[0])
-                    np.add.reduce(h, axis=0, out=self._column_total[0])
-                    np.multiply(self._column_total, self._tol, out=self._column_total)
-                    np.less_equal(self._column_change, self._column_total, out=self._converged)
-                    np.logical_or(self._done, self._converged, out=self._done)
-                    converged = bool(self._done.all())
+                    # rows that converged earlier stay as they are, so every row gets
+                    # exactly the updates it would get alone
+                    np.copyto(num, np.float32(1.0), where=done)
+                    np.copyto(change, np.float32(0.0), where=done)
+                    row_change, row_total = self._row_change[:n], self._row_total[:n]
+                    np.einsum("rk,rk->r", change, h, out=row_change[:, 0])
+                    np.add.reduce(h, axis=1, out=row_total[:, 0])
+                    np.multiply(row_total, self._tol, out=row_total)
+                    np.less_equal(row_change, row_total, out=self._converged[:n])
+                    np.logical_or(done, self._converged[:n], out=done)
+                    converged = bool(done.all())
             np.multiply(h, num, out=h)
             np.maximum(h, eps, out=h)
             if self.tol > 0 and converged:

@@ -194,43 +194,54 @@ def magnitude_spectrogram(y: np.ndarray, n_fft: int, hop_length: int, window: st
 class StreamingSTFT:
     """Block-in, block-out STFT processing with a fixed latency of ``n_fft - 1`` samples.
 
-    Input samples collect in a sliding analysis buffer; every ``hop_length`` samples the
-    newest ``n_fft`` samples are windowed and transformed, the spectrum is handed to
-    ``spectral_fn`` (which changes it in place), and the result is inverse-transformed
-    and overlap-added. Completed output samples wait in a FIFO that was primed with
-    ``hop_length - 1`` zeros, which is what lets a block of any size, down to one sample,
-    be answered at once by a block of the same size: the output does not depend on how
-    the input is cut into blocks.
+    Input samples collect in a linear analysis buffer; as soon as hops are complete, the
+    frames that end with them are windowed and transformed together (at most
+    ``batch_frames`` at a time, and never across a multiple of ``batch_frames`` in the
+    frame count), their spectra are handed to ``spectral_fn`` (which changes them in
+    place), and the results are inverse-transformed and overlap-added. Completed output
+    samples wait in a FIFO primed with ``hop_length - 1`` zeros, which is what lets a block
+    of any size, down to one sample, be answered at once by a block of the same size.
+    Which frames happen to be transformed together depends on the block size; a
+    ``spectral_fn`` that treats every frame on its own (see :class:`NMFSeparator`) gives
+    an output that does not.
 
-    All buffers are allocated here; :meth:`process` allocates nothing apart from what
-    the FFT calls need. NaN and Inf input samples are replaced by zeros when the frame
-    that holds them is analysed (counted in ``nonfinite_frames``), so a burst of them
-    silences at most one window of output and never poisons the state.
+    All buffers are allocated here; :meth:`process` allocates nothing apart from what the
+    FFT calls need. NaN and Inf input samples are replaced by zeros when the frame that
+    holds them is analysed (counted in ``nonfinite_frames``), so a burst of them silences
+    at most one window of output and never poisons the state.
 
     Parameters
     ----------
     n_fft, hop_length : int
     window : str
     n_channels : int
-        Channels are transformed side by side (one column each).
-    spectral_fn : callable(spectrum) -> None
-        Called once per frame with the frame's spectrum
-        ``np.ndarray [shape=(n_bins, n_channels), dtype=complex64]`` to modify in place.
+    spectral_fn : callable(spectra, first_frame) -> None
+        Called with ``spectra``, ``np.ndarray [shape=(n_frames * n_channels, n_bins),
+        dtype=complex64]`` (row ``j * n_channels + c`` is frame ``first_frame + j`` of
+        channel ``c``) to modify in place, and the index of the first of these frames
+        since the last :meth:`reset`.
+    batch_frames : int
+        Most frames handed over at once.
     """
 
-    def __init__(self, n_fft: int, hop_length: int, window: str, n_channels: int, spectral_fn: Callable[[np.ndarray], None]):
+    def __init__(self, n_fft: int, hop_length: int, window: str, n_channels: int, spectral_fn: Callable[[np.ndarray, int], None],
+                 *, batch_frames: int = 1):
         self.n_fft, self.hop_length, self.window = validate_stft_settings(n_fft, hop_length, window)
         self.n_channels = int(n_channels)
+        self.batch_frames = int(batch_frames)
+        if self.batch_frames < 1:
+            raise ParameterError(f"batch_frames={batch_frames} must be at least 1")
         self.spectral_fn = spectral_fn
-        n_fft, hop = self.n_fft, self.hop_length
-        self._window = analysis_window(window, n_fft).astype(np.float32)[:, None]
-        self._synthesis = synthesis_window(window, n_fft, hop).astype(np.float32)[:, None]
-        self._analysis = np.zeros((n_fft, self.n_channels), np.float32)  # newest n_fft input samples
-        self._frame = np.zeros((n_fft, self.n_channels), np.float32)
-        self._spectrum = np.zeros((n_fft // 2 + 1, self.n_channels), np.complex64)
-        self._accumulator = np.zeros((n_fft, self.n_channels), np.float32)  # overlap-add
+        n_fft, hop, B, C = self.n_fft, self.hop_length, self.batch_frames, self.n_channels
+        self._lead = n_fft - hop
+        self._window = analysis_window(window, n_fft).astype(np.float32)
+        self._synthesis = synthesis_window(window, n_fft, hop).astype(np.float32)
+        self._input = np.zeros((self._lead + B * hop, C), np.float32)  # the last n_fft - hop samples, then new ones
+        self._frames = np.zeros((B * C, n_fft), np.float32)
+        self._spectra = np.zeros((B * C, n_fft // 2 + 1), np.complex64)
+        self._accumulator = np.zeros((C, n_fft + B * hop), np.float32)  # overlap-add
         self._prime = hop - 1
-        self._fifo = np.zeros((2 * hop, self.n_channels), np.float32)  # finished output samples
+        self._fifo = np.zeros(((B + 1) * hop, C), np.float32)  # finished output samples
         self.reset()
 
     @property
@@ -240,35 +251,52 @@ class StreamingSTFT:
 
     def reset(self) -> None:
         """Forget all past input (the next sample is treated as the first)."""
-        self._analysis.fill(0)
+        self._input.fill(0)
         self._accumulator.fill(0)
         self._fifo.fill(0)
-        self._filled = 0  # new samples in the analysis buffer since the last frame
+        self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
         self._fifo_start = 0
         self._fifo_count = self._prime
         self.frames_processed = 0
         self.nonfinite_frames = 0
 
-    def _run_frame(self) -> None:
-        n_fft, hop = self.n_fft, self.hop_length
-        np.multiply(self._analysis, self._window, out=self._frame)
-        if not np.isfinite(self._frame.sum()):
-            # NaN or Inf in the input: replace them by zeros for good and count the frame
-            np.nan_to_num(self._analysis, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-            np.multiply(self._analysis, self._window, out=self._frame)
-            self.nonfinite_frames += 1
-        np.fft.rfft(self._frame, axis=0, out=self._spectrum)
-        self.spectral_fn(self._spectrum)
-        np.fft.irfft(self._spectrum, n=n_fft, axis=0, out=self._frame)
-        np.multiply(self._frame, self._synthesis, out=self._frame)
-        np.add(self._accumulator, self._frame, out=self._accumulator)
-        # the first hop samples of the accumulator are now complete: move them to the FIFO
-        self._fifo_write(self._accumulator[:hop])
-        self._accumulator[:-hop] = self._accumulator[hop:]
-        self._accumulator[-hop:] = 0
-        # slide the analysis buffer to make room for the next hop
-        self._analysis[:-hop] = self._analysis[hop:]
-        self.frames_processed += 1
+    def _window_frames(self, g: int) -> np.ndarray:
+        C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
+        item = self._input.itemsize
+        # frame j of channel c is input[j * hop : j * hop + n_fft, c]
+        view = np.lib.stride_tricks.as_strided(self._input, shape=(g, C, n_fft), strides=(hop * C * item, item, C * item), writeable=False)
+        frames = self._frames[: g * C]
+        np.multiply(view, self._window, out=frames.reshape(g, C, n_fft))
+        return frames
+
+    def _run_frames(self, g: int) -> None:
+        C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
+        frames = self._window_frames(g)
+        if not np.isfinite(frames.sum()):
+            # NaN or Inf in the input: replace them by zeros for good and count the frames
+            bad = ~np.isfinite(frames).all(axis=1)
+            self.nonfinite_frames += int(bad.reshape(g, C).any(axis=1).sum())
+            np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            frames = self._window_frames(g)
+        spectra = self._spectra[: g * C]
+        np.fft.rfft(frames, axis=1, out=spectra)
+        self.spectral_fn(spectra, self.frames_processed)
+        np.fft.irfft(spectra, n=n_fft, axis=1, out=frames)
+        np.multiply(frames, self._synthesis, out=frames)
+        accumulator = self._accumulator
+        for j in range(g):
+            target = accumulator[:, j * hop : j * hop + n_fft]
+            np.add(target, frames[j * C : (j + 1) * C], out=target)
+        done = g * hop
+        # the first g hops of the accumulator are complete: move them to the FIFO
+        self._fifo_write(accumulator[:, :done].T)
+        accumulator[:, :-done] = accumulator[:, done:]
+        accumulator[:, -done:] = 0
+        # keep the last n_fft - hop samples (and any partial hop) for the next frames
+        keep = self._lead + self._filled - done
+        self._input[:keep] = self._input[done : done + keep]
+        self._filled -= done
+        self.frames_processed += g
 
     def _fifo_write(self, samples: np.ndarray) -> None:
         n = samples.shape[0]
@@ -304,17 +332,19 @@ class StreamingSTFT:
         -------
         out : np.ndarray
         """
-        hop, n_fft = self.hop_length, self.n_fft
+        hop, B = self.hop_length, self.batch_frames
         n_samples = block.shape[0]
         position = 0
         while position < n_samples:
-            n = min(n_samples - position, hop - self._filled)
-            start = n_fft - hop + self._filled
-            self._analysis[start : start + n] = block[position : position + n]
+            # never gather frames across a multiple of batch_frames in the frame count
+            room = (B - self.frames_processed % B) * hop - self._filled
+            n = min(n_samples - position, room)
+            start = self._lead + self._filled
+            self._input[start : start + n] = block[position : position + n]
             self._filled += n
-            if self._filled == hop:
-                self._run_frame()
-                self._filled = 0
+            complete = self._filled // hop
+            if complete:
+                self._run_frames(complete)
             self._fifo_read(out[position : position + n])
             position += n
         return out

@@ -154,7 +154,8 @@ def test_cli_defaults_match_the_library_defaults():
     assert run.block_size is None  # file mode then uses defaults.BLOCK_SIZE, live mode lets the host choose
     assert {name: spec.default for name, spec in SEPARATOR_PARAMETERS.items()} == {
         "mask": defaults.MASK, "mask_exponent": defaults.MASK_EXPONENT, "iterations": defaults.SOLVER_ITERATIONS,
-        "tolerance": defaults.SOLVER_TOLERANCE, "sparsity": defaults.SPARSITY}
+        "tolerance": defaults.SOLVER_TOLERANCE, "sparsity": defaults.SPARSITY, "flat_start": defaults.FLAT_START,
+        "batch_frames": defaults.BATCH_FRAMES}
     import inspect
 
     from realtime_nmf.nmf import fit

@@ -108,27 +108,34 @@ def test_update_w_matches_naive(rng, beta):
 
 @pytest.mark.parametrize("beta", BETAS)
 def test_frame_solver_matches_naive_updates(rng, beta):
-    """The real-time kernel (float32, preallocated, several channels) equals repeated naive updates."""
+    """The real-time kernel (float32, preallocated, frames as rows) equals repeated naive updates."""
     V, W, _ = random_problem(rng, n_bins=33, n_frames=3, k=5)
-    W = W / W.sum(axis=0)
+    W = W / np.linalg.norm(W, axis=0)
     h0 = rng.random((5, 3)) + 0.1
-    solver = nmf.FrameSolver(W, beta=beta, n_iter=7, tol=0.0, sparsity=0.1, n_columns=3)
-    h = h0.astype(np.float32)
-    assert solver.solve(V.astype(np.float32), h) == 7
+    solver = nmf.FrameSolver(W, beta=beta, n_iter=7, tol=0.0, sparsity=0.1, max_rows=4)
+    h = np.ascontiguousarray(h0.T, dtype=np.float32)
+    assert solver.solve(np.ascontiguousarray(V.T, dtype=np.float32), h) == 7
     expected = h0.copy()
     for _ in range(7):
         expected = naive_update_h(V, W, expected, beta, 0.1)
-    np.testing.assert_allclose(h, expected, rtol=2e-4)
+    np.testing.assert_allclose(h.T, expected, rtol=2e-4)
 
 
-def test_frame_solver_stops_early_on_tolerance(rng):
-    V, W, _ = random_problem(rng, n_frames=1)
-    solver = nmf.FrameSolver(W, beta=1.0, n_iter=500, tol=1e-3)
-    h = np.ones((W.shape[1], 1), np.float32)
-    used = solver.solve(V.astype(np.float32), h)
+def test_frame_solver_stops_early_on_tolerance_row_by_row(rng):
+    V, W, _ = random_problem(rng, n_frames=3)
+    Vt = np.ascontiguousarray(V.T, dtype=np.float32)
+    solver = nmf.FrameSolver(W, beta=1.0, n_iter=500, tol=1e-3, max_rows=3)
+    h = np.ones((3, W.shape[1]), np.float32)
+    used = solver.solve(Vt, h)
     assert 1 < used < 500
-    again = solver.solve(V.astype(np.float32), h)  # warm start from the converged point
+    again = solver.solve(Vt, h)  # warm start from the converged point
     assert again < used
+    # a row solved in a batch gets exactly the updates it gets alone
+    alone = np.ones((1, W.shape[1]), np.float32)
+    solver.solve(Vt[1:2], alone)
+    batch = np.ones((3, W.shape[1]), np.float32)
+    solver.solve(Vt, batch)
+    np.testing.assert_allclose(batch[1:2], alone, rtol=1e-5)
 
 
 @pytest.mark.parametrize("beta", BETAS)
@@ -234,11 +241,11 @@ def test_h_solve_reaches_sklearn_divergence(small_dictionary, stethoscope, beta)
     # the per-frame real-time solver, warm-started frame to frame, given enough updates
     solver = nmf.FrameSolver(d.W, beta=beta, n_iter=300, tol=1e-6)
     H_frames = np.empty_like(H_batch)
-    h = np.zeros((d.n_components, 1), np.float32)
+    h = np.zeros((1, d.n_components), np.float32)
     for m in range(V.shape[1]):
-        v = np.ascontiguousarray(V[:, m : m + 1])
+        v = np.ascontiguousarray(V[:, m : m + 1].T)
         if m == 0:
             solver.start(v, h)
         solver.solve(v, h)
-        H_frames[:, m] = h[:, 0]
+        H_frames[:, m] = h[0]
     assert nmf.beta_divergence(V, W @ H_frames, beta) <= 1.01 * reference

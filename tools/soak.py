@@ -55,7 +55,7 @@ def rss_mb(pid: int) -> float:
 
 
 class RssSampler:
-    """Samples a process's RSS every 0.1 s in a thread."""
+    """Samples a process's RSS every 0.05 s in a thread."""
 
     def __init__(self, pid: int):
         self.pid, self.samples = pid, []
@@ -68,7 +68,7 @@ class RssSampler:
             value = rss_mb(self.pid)
             if value == value:
                 self.samples.append((time.monotonic(), value))
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def stop(self):
         self._stop.set()
@@ -112,7 +112,7 @@ def soak_file(minutes: float, folder: Path) -> bool:
     sampler = RssSampler(process.pid)
     while process.poll() is None and not any(p.name.endswith(".part") for p in folder.iterdir()):
         time.sleep(0.02)
-    settled = time.monotonic() + 1.0  # processing has started; let the first blocks warm the caches
+    settled = time.monotonic() + 0.5  # processing has started; let the first blocks warm the caches
     stdout, stderr = process.communicate()
     sampler.stop()
     wall = time.monotonic() - started

@@ -35,6 +35,10 @@ SEPARATOR_PARAMETERS: dict[str, Parameter] = {
     "iterations": Parameter(int, defaults.SOLVER_ITERATIONS, "multiplicative updates per frame at most", minimum=0, maximum=10000),
     "tolerance": Parameter(float, defaults.SOLVER_TOLERANCE, "stop a frame's updates when activations change by less than this (relative); 0 = always run all", minimum=0.0, maximum=1.0),
     "sparsity": Parameter(float, defaults.SPARSITY, "L1 penalty on the activations", minimum=0.0, maximum=1e6),
+    "flat_start": Parameter(float, defaults.FLAT_START, "share of a flat start blended into each frame's warm start "
+                            "(0 = the earlier frame's activations only, 1 = a cold start every frame)", minimum=0.0, maximum=1.0),
+    "batch_frames": Parameter(int, defaults.BATCH_FRAMES, "frames solved together when a block holds several; each frame starts from "
+                              "the result batch_frames frames earlier, so the output does not depend on the block size", minimum=1, maximum=256),
 }
 
 
@@ -81,18 +85,18 @@ class NMFSeparator(Processor):
     def config(self) -> dict[str, Any]:
         return {"keep": self._keep_spec, **self.params}
 
-    def _make_solver(self, n_columns: int) -> FrameSolver:
+    def _make_solver(self, max_rows: int) -> FrameSolver:
         return FrameSolver(
             self.dictionary.W,
             beta=self.dictionary.beta,
             n_iter=self.params["iterations"],
             tol=self.params["tolerance"],
             sparsity=self.params["sparsity"],
-            n_columns=n_columns,
+            max_rows=max_rows,
         )
 
-    def _make_masker(self, n_columns: int, keep: list[int] | None = None) -> "_Masker":
-        return _Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], n_columns)
+    def _make_masker(self, max_rows: int, keep: list[int] | None = None) -> "_Masker":
+        return _Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], max_rows)
 
     def set_keep(self, keep: Any) -> list[int]:
         """Change the kept components while running; takes effect at the next frame.
@@ -104,7 +108,7 @@ class NMFSeparator(Processor):
         """
         indices = self.dictionary.resolve_components(keep)
         if self.n_channels is not None:
-            masker = self._make_masker(self.n_channels, indices)
+            masker = self._make_masker(self._rows, indices)
             self._retired_masker = self._masker  # freed here, not in the audio thread
             self._masker = masker
         self.keep, self._keep_spec = indices, keep
@@ -117,20 +121,21 @@ class NMFSeparator(Processor):
                 f"the dictionary was trained at {d.sample_rate} Hz but the stream runs at {self.sample_rate:g} Hz; "
                 "resample the audio to the dictionary's rate (rtnmf run does this for you)"
             )
-        C = self.n_channels
+        C, B = self.n_channels, self.params["batch_frames"]
         F, K = d.n_bins, d.n_components
-        self._solver = self._make_solver(C)
-        self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectrum)
-        self._masker = self._make_masker(C)
-        self._magnitude = np.zeros((F, C), np.float32)
-        self._h = np.zeros((K, C), np.float32)
+        self._rows = B * C
+        self._solver = self._make_solver(self._rows)
+        self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectra, batch_frames=B)
+        self._masker = self._make_masker(self._rows)
+        self._magnitude = np.zeros((self._rows, F), np.float32)
+        # activations of the last batch_frames frames: frame m uses (and replaces) slot m % batch_frames
+        self._h = np.zeros((self._rows, K), np.float32)
 
     def reset(self) -> None:
         if self.n_channels is None:
             return
         self._stft.reset()
         self._h.fill(0)
-        self._started = False
         self.frames = 0
         self.updates = 0
 
@@ -141,23 +146,29 @@ class NMFSeparator(Processor):
     @property
     def activations(self) -> np.ndarray:
         """Activations of the latest frame, shape ``(n_components, n_channels)`` (a copy)."""
-        return self._h.copy()
+        C = self.n_channels
+        slot = (max(self.frames, 1) - 1) % self.params["batch_frames"]
+        return self._h[slot * C : (slot + 1) * C].T.copy()
 
     # ---------------------------------------------------------------------------------
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
         self._stft.process(block, out)
 
-    def _process_spectrum(self, spectrum: np.ndarray) -> None:
-        magnitude, h = self._magnitude, self._h
-        np.abs(spectrum, out=magnitude)
+    def _process_spectra(self, spectra: np.ndarray, first_frame: int) -> None:
+        rows = spectra.shape[0]
+        start = (first_frame % self.params["batch_frames"]) * self.n_channels
+        h = self._h[start : start + rows]
+        magnitude = self._magnitude[:rows]
+        np.abs(spectra, out=magnitude)
         if self.dictionary.power != 1.0:
             np.power(magnitude, self.dictionary.power, out=magnitude)
-        if not self._started:
-            self._solver.start(magnitude, h)
-            self._started = True
+        if first_frame < self.params["batch_frames"]:
+            self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
+        else:
+            self._solver.warm_start(magnitude, h, self.params["flat_start"])
         self.updates += self._solver.solve(magnitude, h)
-        self.frames += 1
-        self._masker.apply(spectrum, h)
+        self.frames += rows // self.n_channels
+        self._masker.apply(spectra, h)
 
     # ---------------------------------------------------------------------------------
     def separate_offline(self, audio: np.ndarray, *, converge: bool = False, n_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
@@ -187,30 +198,33 @@ class NMFSeparator(Processor):
         S = stft(x2, d.n_fft, d.hop_length, d.window)  # (F, M, C)
         V = np.abs(S) ** d.power if d.power != 1 else np.abs(S)
         F, M, C = S.shape
-        H = np.empty((d.n_components, M, C), np.float32)
+        B = self.params["batch_frames"]
+        H = np.empty((M, C, d.n_components), np.float32)  # frame, channel, component
         if converge:
             for c in range(C):
-                H[:, :, c] = solve_activations(V[:, :, c], d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"])
+                H[:, c, :] = solve_activations(V[:, :, c], d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"]).T
         else:
             solver = self._make_solver(C)
-            h = np.zeros((d.n_components, C), np.float32)
             for m in range(M):
-                v = np.ascontiguousarray(V[:, m, :])
-                if m == 0:
+                v = np.ascontiguousarray(V[:, m, :].T)
+                h = H[m]
+                if m < B:
                     solver.start(v, h)
+                else:
+                    h[...] = H[m - B]  # each frame starts from the frame batch_frames earlier
+                    solver.warm_start(v, h, self.params["flat_start"])
                 solver.solve(v, h)
-                H[:, m, :] = h
         masker = self._make_masker(C)
         for m in range(M):
-            frame = np.ascontiguousarray(S[:, m, :])
-            masker.apply(frame, np.ascontiguousarray(H[:, m, :]))
-            S[:, m, :] = frame
+            frame = np.ascontiguousarray(S[:, m, :].T)
+            masker.apply(frame, H[m])
+            S[:, m, :] = frame.T
         y = istft(S, d.n_fft, d.hop_length, d.window, length=x2.shape[0])
         return y[:, 0] if squeeze else y
 
 
 class _Masker:
-    """Builds the mask of the kept components for one frame and applies it in place (preallocated).
+    """Builds the mask of the kept components for a batch of frames and applies it in place (preallocated).
 
     Parameters
     ----------
@@ -218,46 +232,50 @@ class _Masker:
     keep : list of int
     kind : {"ratio", "binary"}
     exponent : float
-    n_columns : int
+    max_rows : int
+        Largest batch (frames times channels).
     """
 
-    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, n_columns: int):
+    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int):
         rest = [k for k in range(W.shape[1]) if k not in set(keep)]
         self.keep_index = np.array(keep, dtype=np.intp)
         self.rest_index = np.array(rest, dtype=np.intp)
-        self.W_keep = np.ascontiguousarray(W[:, self.keep_index])
-        self.W_rest = np.ascontiguousarray(W[:, self.rest_index])
+        self.Wt_keep = np.ascontiguousarray(W[:, self.keep_index].T)
+        self.Wt_rest = np.ascontiguousarray(W[:, self.rest_index].T)
         self.kind, self.exponent = kind, float(exponent)
-        shape = (W.shape[0], n_columns)
-        self._h_keep = np.zeros((len(keep), n_columns), np.float32)
-        self._h_rest = np.zeros((len(rest), n_columns), np.float32)
+        shape = (max_rows, W.shape[0])
+        self._h_keep = np.zeros((max_rows, len(keep)), np.float32)
+        self._h_rest = np.zeros((max_rows, len(rest)), np.float32)
         self._target = np.zeros(shape, np.float32)
         self._rest = np.zeros(shape, np.float32)
         self._mask = np.zeros(shape, np.float32)
         self._binary = np.zeros(shape, bool)
         self._eps = np.float32(defaults.EPS)
 
-    def apply(self, spectrum: np.ndarray, h: np.ndarray) -> None:
-        """Multiply ``spectrum`` in place by the mask for activations ``h``.
+    def apply(self, spectra: np.ndarray, h: np.ndarray) -> None:
+        """Multiply ``spectra`` in place by the masks for activations ``h``.
 
         Parameters
         ----------
-        spectrum : np.ndarray [shape=(n_bins, n_columns), dtype=complex64]
-        h : np.ndarray [shape=(n_components, n_columns)]
-            Activations in dictionary order.
+        spectra : np.ndarray [shape=(n_rows, n_bins), dtype=complex64]
+            One frame of one channel per row.
+        h : np.ndarray [shape=(n_rows, n_components)]
+            Activations of those frames, in dictionary order.
         """
         if self.rest_index.size == 0:
             return  # every component kept: the mask is 1
-        target, rest = self._target, self._rest
-        np.take(h, self.keep_index, axis=0, out=self._h_keep)
-        np.take(h, self.rest_index, axis=0, out=self._h_rest)
-        np.matmul(self.W_keep, self._h_keep, out=target)
-        np.matmul(self.W_rest, self._h_rest, out=rest)
+        n = spectra.shape[0]
+        target, rest = self._target[:n], self._rest[:n]
+        np.take(h, self.keep_index, axis=1, out=self._h_keep[:n])
+        np.take(h, self.rest_index, axis=1, out=self._h_rest[:n])
+        np.matmul(self._h_keep[:n], self.Wt_keep, out=target)
+        np.matmul(self._h_rest[:n], self.Wt_rest, out=rest)
         if self.kind == "binary":
-            np.greater_equal(target, rest, out=self._binary)
-            np.multiply(spectrum, self._binary, out=spectrum)
+            binary = self._binary[:n]
+            np.greater_equal(target, rest, out=binary)
+            np.multiply(spectra, binary, out=spectra)
             return
-        mask = self._mask
+        mask = self._mask[:n]
         if self.exponent != 1.0:
             np.power(target, self.exponent, out=target)
             np.power(rest, self.exponent, out=rest)
@@ -266,4 +284,4 @@ class _Masker:
         np.add(mask, self._eps, out=mask)
         np.divide(rest, mask, out=mask)
         np.subtract(np.float32(1.0), mask, out=mask)
-        np.multiply(spectrum, mask, out=spectrum)
+        np.multiply(spectra, mask, out=spectra)
