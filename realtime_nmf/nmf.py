@@ -93,18 +93,28 @@ def mu_exponent(beta: float) -> float:
 
 
 def _divergence_chunk(x: np.ndarray, y: np.ndarray, beta: float, eps: float) -> float:
-    x = x.astype(np.float64)
-    y = np.maximum(y.astype(np.float64), eps)
+    # in the inputs' precision (float32 for spectrograms), summed in float64
+    dtype = np.float64 if np.float64 in (x.dtype, y.dtype) else np.float32
+    x = np.asarray(x, dtype=dtype)
+    y = np.maximum(np.asarray(y, dtype=dtype), dtype(eps))
+
+    def total(a) -> float:
+        return float(np.sum(a, dtype=np.float64))
+
     if beta == 2:
-        return 0.5 * float(np.sum((x - y) ** 2))
+        difference = x - y
+        return 0.5 * total(difference * difference)
     if beta == 1:
-        xpos = np.maximum(x, eps)
-        # x log(x/y) with 0 log 0 = 0
-        return float(np.sum(np.where(x > 0, x * np.log(xpos / y), 0.0) - x + y))
+        # x log(x / y) - x + y, with 0 log 0 = 0
+        ratio = np.divide(x, y)
+        np.maximum(ratio, dtype(np.finfo(dtype).tiny), out=ratio)
+        np.log(ratio, out=ratio)
+        ratio *= x
+        return total(ratio) - total(x) + total(y)
     if beta == 0:
-        ratio = np.maximum(x, eps) / y
-        return float(np.sum(ratio - np.log(ratio) - 1.0))
-    return float(np.sum((x**beta + (beta - 1.0) * y**beta - beta * x * y ** (beta - 1.0)) / (beta * (beta - 1.0))))
+        ratio = np.maximum(x, dtype(eps)) / y
+        return total(ratio) - total(np.log(ratio)) - ratio.size
+    return total((x**beta + (beta - 1.0) * y**beta - beta * x * y ** (beta - 1.0)) / (beta * (beta - 1.0)))
 
 
 def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float, *, eps: float = EPS) -> float:
@@ -136,7 +146,7 @@ def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float, *, eps: float
     if V.ndim < 2:
         return _divergence_chunk(V, V_hat, beta, eps)
     total = 0.0
-    step = max(1, 1 << 20 // max(1, V.shape[0]))  # about a million entries at a time
+    step = max(1, (1 << 20) // max(1, V.shape[0]))  # about a million entries at a time
     for start in range(0, V.shape[1], step):
         total += _divergence_chunk(V[:, start : start + step], V_hat[:, start : start + step], beta, eps)
     return total
@@ -149,18 +159,22 @@ def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float, *, eps: float
 def _ratio_terms(V, W, H, beta, eps, WH=None, tmp=None):
     """Fill ``tmp`` with ``V * WH**(beta-2)`` and ``WH`` with ``WH**(beta-1)`` (beta not 2); return both.
 
-    For beta = 1 the second factor is all ones and is not computed: ``WH`` keeps the model.
-    The workspaces are allocated when not given.
+    ``WH = max(W @ H, eps)``; for beta = 1 the floor is implied (see below) and the second
+    factor is all ones, so it is not computed: ``WH`` keeps the model. The workspaces are
+    allocated when not given.
     """
     if WH is None:
         WH = np.empty(V.shape, dtype=V.dtype)
     if tmp is None:
         tmp = np.empty(V.shape, dtype=V.dtype)
     np.matmul(W, H, out=WH)
-    np.maximum(WH, eps, out=WH)
     if beta == 1:
+        # W and H are floored at eps, so W @ H >= n_components * eps**2 > 0: no division
+        # by zero, no denormal, and the floor on WH (a full pass over the matrix) is skipped
         np.divide(V, WH, out=tmp)
-    elif beta == 0:
+        return WH, tmp
+    np.maximum(WH, eps, out=WH)
+    if beta == 0:
         np.reciprocal(WH, out=WH)  # WH^-1
         np.multiply(WH, WH, out=tmp)
         np.multiply(tmp, V, out=tmp)  # V * WH^-2
@@ -171,6 +185,19 @@ def _ratio_terms(V, W, H, beta, eps, WH=None, tmp=None):
     return WH, tmp
 
 
+#: Frames per column block in whole-matrix updates: above this, the work is done block by
+#: block, so the two workspaces never exceed ``n_bins x BLOCK_FRAMES`` each however long the
+#: training audio (whole-matrix operations are fastest, so blocks are large).
+BLOCK_FRAMES = 8192
+
+
+def _workspace(V: np.ndarray, workspace):
+    if workspace is None:
+        shape = (V.shape[0], min(BLOCK_FRAMES, V.shape[1]))
+        workspace = (np.empty(shape, dtype=V.dtype), np.empty(shape, dtype=V.dtype))
+    return workspace
+
+
 def update_h(
     V: np.ndarray,
     W: np.ndarray,
@@ -179,13 +206,13 @@ def update_h(
     *,
     sparsity: float = 0.0,
     eps: float = EPS,
-    WH: np.ndarray | None = None,
-    tmp: np.ndarray | None = None,
+    workspace: tuple | None = None,
 ) -> np.ndarray:
     """One multiplicative update of ``H`` for a fixed ``W``, in place.
 
     ``H <- H * ((W.T @ (V * WH**(beta-2))) / (W.T @ WH**(beta-1) + sparsity)) ** gamma(beta)``
-    with ``WH = max(W @ H, eps)``; the result is floored at ``eps``.
+    with ``WH = max(W @ H, eps)``; the result is floored at ``eps``. The columns are
+    independent, so they are updated in blocks of :data:`BLOCK_FRAMES`.
 
     Parameters
     ----------
@@ -197,8 +224,8 @@ def update_h(
     sparsity : float >= 0
         Weight of the L1 penalty on ``H``.
     eps : float
-    WH, tmp : np.ndarray [shape=(n_bins, n_frames)], optional
-        Workspaces of ``V``'s dtype, allocated when not given (not used for beta = 2).
+    workspace : tuple of two np.ndarray [shape=(n_bins, block)], optional
+        Preallocated block workspaces of ``V``'s dtype (not used for beta = 2).
 
     Returns
     -------
@@ -208,13 +235,26 @@ def update_h(
     if beta == 2:
         num = W.T @ V
         den = (W.T @ W) @ H
-    else:
-        WH, tmp = _ratio_terms(V, W, H, beta, eps, WH, tmp)
-        num = W.T @ tmp
-        den = W.sum(axis=0)[:, None] if beta == 1 else W.T @ WH
-    if sparsity:
-        den = den + sparsity
-    return _multiplicative_step(H, num, den, gamma, eps)
+        if sparsity:
+            den += sparsity
+        return _multiplicative_step(H, num, den, gamma, eps)
+    WH, tmp = _workspace(V, workspace)
+    block = WH.shape[1]
+    colsum = W.sum(axis=0)[:, None] + sparsity if beta == 1 else None
+    for start in range(0, V.shape[1], block):
+        stop = min(V.shape[1], start + block)
+        n = stop - start
+        H_block = H[:, start:stop]
+        WH_block, tmp_block = _ratio_terms(V[:, start:stop], W, H_block, beta, eps, WH[:, :n], tmp[:, :n])
+        num = W.T @ tmp_block
+        if beta == 1:
+            den = colsum
+        else:
+            den = W.T @ WH_block
+            if sparsity:
+                den += sparsity
+        _multiplicative_step(H_block, num, den, gamma, eps)
+    return H
 
 
 def update_w(
@@ -224,10 +264,11 @@ def update_w(
     beta: float,
     *,
     eps: float = EPS,
-    WH: np.ndarray | None = None,
-    tmp: np.ndarray | None = None,
+    workspace: tuple | None = None,
 ) -> np.ndarray:
     """One multiplicative update of ``W`` for a fixed ``H``, in place (the transpose of :func:`update_h`).
+
+    The sums over frames are accumulated block by block (:data:`BLOCK_FRAMES` columns).
 
     Parameters
     ----------
@@ -237,8 +278,7 @@ def update_w(
     H : np.ndarray [shape=(n_components, n_frames)]
     beta : float >= 0
     eps : float
-    WH, tmp : np.ndarray [shape=(n_bins, n_frames)], optional
-        Workspaces (not used for beta = 2).
+    workspace : tuple of two np.ndarray [shape=(n_bins, block)], optional
 
     Returns
     -------
@@ -248,10 +288,19 @@ def update_w(
     if beta == 2:
         num = V @ H.T
         den = W @ (H @ H.T)
-    else:
-        WH, tmp = _ratio_terms(V, W, H, beta, eps, WH, tmp)
-        num = tmp @ H.T
-        den = np.broadcast_to(H.sum(axis=1)[None, :], num.shape).copy() if beta == 1 else WH @ H.T
+        return _multiplicative_step(W, num, den, gamma, eps)
+    WH, tmp = _workspace(V, workspace)
+    block = WH.shape[1]
+    num = np.zeros(W.shape, dtype=W.dtype)
+    den = np.zeros(W.shape, dtype=W.dtype) if beta != 1 else np.broadcast_to(H.sum(axis=1)[None, :], W.shape).copy()
+    for start in range(0, V.shape[1], block):
+        stop = min(V.shape[1], start + block)
+        n = stop - start
+        H_block = H[:, start:stop]
+        WH_block, tmp_block = _ratio_terms(V[:, start:stop], W, H_block, beta, eps, WH[:, :n], tmp[:, :n])
+        num += tmp_block @ H_block.T
+        if beta != 1:
+            den += WH_block @ H_block.T
     return _multiplicative_step(W, num, den, gamma, eps)
 
 
@@ -393,8 +442,13 @@ def _objective(V, W, H, beta, sparsity, WH) -> float:
         value = 0.5 * (float(np.sum(V.astype(np.float64) ** 2)) - 2.0 * float(np.sum(W64 * VHt)) + float(np.sum((W64.T @ W64) * (H64 @ H64.T))))
         value = max(value, 0.0)
     else:
-        np.matmul(W, H, out=WH)
-        value = beta_divergence(V, WH, beta)
+        value = 0.0
+        block = WH.shape[1]
+        for start in range(0, V.shape[1], block):
+            stop = min(V.shape[1], start + block)
+            model = WH[:, : stop - start]
+            np.matmul(W, H[:, start:stop], out=model)
+            value += beta_divergence(V[:, start:stop], model, beta)
     if sparsity:
         value += sparsity * float(H.sum(dtype=np.float64))
     return value
@@ -489,21 +543,20 @@ def fit(
     _normalize_columns(W, H)
     W_fixed = W[:, fixed].copy()
 
-    WH = np.empty_like(V)
-    tmp = np.empty_like(V) if beta != 2 else None
-    initial = _objective(V, W, H, beta, sparsity, WH)
+    workspace = _workspace(V, None)
+    initial = _objective(V, W, H, beta, sparsity, workspace[0])
     history = [(0, initial)]
     previous = initial
     converged = False
     it = 0
     for it in range(1, int(n_iter) + 1):
-        update_h(V, W, H, beta, sparsity=sparsity, WH=WH, tmp=tmp)
-        update_w(V, W, H, beta, WH=WH, tmp=tmp)
+        update_h(V, W, H, beta, sparsity=sparsity, workspace=workspace)
+        update_w(V, W, H, beta, workspace=workspace)
         if fixed.size:
             W[:, fixed] = W_fixed
         _normalize_columns(W, H, rescale_h=not sparsity)
         if it % check_every == 0 or it == n_iter:
-            value = _objective(V, W, H, beta, sparsity, WH)
+            value = _objective(V, W, H, beta, sparsity, workspace[0])
             history.append((it, value))
             if callback is not None:
                 callback(it, value)
@@ -574,12 +627,11 @@ def solve_activations(
     W = np.ascontiguousarray(W, dtype=dtype)
     beta = validate_beta(beta)
     H = initial_activations(V, W) if H_init is None else np.array(H_init, dtype=dtype, order="C")
-    WH = np.empty_like(V)
-    tmp = np.empty_like(V) if beta != 2 else None
+    workspace = _workspace(V, None)
     previous = H.copy()
     for _ in range(int(n_iter)):
         previous[...] = H
-        update_h(V, W, H, beta, sparsity=sparsity, WH=WH, tmp=tmp)
+        update_h(V, W, H, beta, sparsity=sparsity, workspace=workspace)
         if tol > 0:
             change = float(np.abs(H - previous).sum(dtype=np.float64)) / max(float(previous.sum(dtype=np.float64)), EPS)
             if change < tol:

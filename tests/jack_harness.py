@@ -216,8 +216,24 @@ def loopback(jack_server):
     harness.close()
 
 
+_STARTED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes():
+    """Kill any rtnmf process a failing test left running (it would hold JACK ports)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start_rtnmf(*args, cwd=None, extra_path=None) -> subprocess.Popen:
     """Start ``rtnmf`` (this checkout) in a subprocess that sees the test's JACK server."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, extra_path) if p))
-    return subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=cwd)
+    process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=cwd)
+    _STARTED.append(process)
+    return process

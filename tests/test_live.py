@@ -20,7 +20,7 @@ import soxr
 from realtime_nmf.presets import Preset
 from realtime_nmf.training import learn_dictionary
 
-from .jack_harness import SR, jack_server, loopback, start_rtnmf  # noqa: F401  (fixtures)
+from .jack_harness import SR, _no_stray_processes, jack_server, loopback, start_rtnmf  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
 
