@@ -167,13 +167,25 @@ def per_frame_activations(setup: Setup) -> np.ndarray:
     return np.ascontiguousarray(H.T)
 
 
+def with_settings(setup: Setup, **settings) -> Setup:
+    """The same setup (dictionary, signal, references) with other separator settings."""
+    import copy
+
+    other = copy.copy(setup)
+    other.settings = dict(setup.settings, **settings)
+    other.separator = NMFSeparator(setup.dictionary, keep=setup.keep, **other.settings)
+    return other
+
+
 def row_engine(setup: Setup, repeats: int):
     x = setup.test
     separator = setup.separator
     median, low, high, _ = timed(lambda: separator(x, setup.dictionary.sample_rate, block_size=4096), repeats)
     seconds = len(x) / setup.dictionary.sample_rate
     per_frame = median / setup.n_frames
-    return (f"streaming engine, whole path (file mode)", fmt(median / setup.n_frames, low / setup.n_frames, high / setup.n_frames, 1e6),
+    s = setup.settings
+    label = f"streaming engine, whole path (file mode), {s.get('iterations', 10)} updates, batches of {s.get('batch_frames', 8)}"
+    return (label, fmt(median / setup.n_frames, low / setup.n_frames, high / setup.n_frames, 1e6),
             f"{seconds / median:.0f}x", setup.quality(per_frame_activations(setup)), per_frame)
 
 
@@ -358,13 +370,17 @@ def main() -> int:
                   f"{setup.n_frames} test frames\n")
             print("| method | us per frame, median [min-max] | real-time factor | divergence vs converged, SDR vs converged |")
             print("|---|---|---|---|")
-            rows = [row_engine(setup, repeats), row_sklearn_frames(setup, repeats, min(setup.n_frames, 150 if args.quick else 400)),
-                    row_sklearn_whole(setup, repeats), row_naive(setup, repeats)]
+            rows = [row_engine(setup, repeats)]
+            if setup.settings.get("iterations", 10) != 10:  # also at the default number of updates
+                rows.append(row_engine(with_settings(setup, iterations=10), repeats))
+            engine = min(row[4] for row in rows if float(row[3].split("|")[1].split()[0]) >= -0.1)  # fastest within 0.1 dB
+            rows += [row_sklearn_frames(setup, repeats, min(setup.n_frames, 150 if args.quick else 400)),
+                     row_sklearn_whole(setup, repeats), row_naive(setup, repeats)]
             for name, cell, rtf, quality, _ in rows:
                 print(f"| {name} | {cell} | {rtf} | {quality} |")
-            engine = rows[0][4]
-            print(f"\nengine speed-up: {rows[1][4] / engine:.0f}x scikit-learn per frame, {rows[2][4] / engine:.1f}x scikit-learn whole-file, "
-                  f"{rows[3][4] / engine:.1f}x naive numpy\n")
+            sk_frame, sk_whole, naive = rows[-3][4], rows[-2][4], rows[-1][4]
+            print(f"\nengine speed-up (its fastest row within 0.1 dB SDR of the converged solve): {sk_frame / engine:.0f}x scikit-learn "
+                  f"per frame, {sk_whole / engine:.1f}x scikit-learn whole-file, {naive / engine:.1f}x naive numpy\n")
             print("| callback block | block ms | load p50 | p99 | max | us p50 | p99 | max |")
             print("|---|---|---|---|---|---|---|---|")
             for block, ms, p50, p99, mx, u50, u99, umax in callback_rows(setup):
