@@ -121,7 +121,7 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     except (sf.SoundFileError, RuntimeError, OSError) as exc:
         raise AudioFileError(f"cannot read {str(path)!r}: {exc}") from None
     if mono:
-        y = y.mean(axis=1, dtype=np.float32)
+        y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float32)  # no copy for a mono file
     if sample_rate is not None and int(sample_rate) != sr:
         y = resample(y, sr, int(sample_rate))
         sr = int(sample_rate)

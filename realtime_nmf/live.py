@@ -172,7 +172,7 @@ class LiveSummary:
         block = f"blocks of {self.block_size}" if self.block_size else "blocks chosen by the host"
         lines = [
             f"live run: {self.seconds:.1f} s at {self.device_rate} Hz, {block}{resampled}, pace {self.pace:.3f}x real time"
-            + (" (stopped early)" if self.interrupted else ""),
+            + (" (stopped by Ctrl-C or a signal)" if self.interrupted else ""),
             f"latency:  {self.total_latency_ms:.1f} ms = {self.algorithmic_ms:.1f} algorithmic (STFT window) + {self.resampling_ms:.1f} resampling"
             f" + {self.block_ms:.1f} block + {self.input_ms:.1f} input + {self.output_ms:.1f} output (PortAudio); "
             f"the engine delays by {self.engine_delay:.1f} samples",

@@ -110,6 +110,30 @@ def _as_2d(y: np.ndarray) -> np.ndarray:
     return y
 
 
+def _stft_chunks(y: np.ndarray, n_fft: int, hop_length: int, window: str, real_dtype):
+    """Yield ``(start, stop, spectra)`` for consecutive runs of frames, ``spectra`` shaped (frames, channels, bins).
+
+    Only one run of frames is copied at a time, so the caller can keep as little of the
+    result as it needs (a magnitude spectrogram never holds the complex STFT).
+    """
+    y = _as_2d(y)
+    n_samples, n_channels = y.shape
+    n_frames = n_frames_for(n_samples, n_fft, hop_length)
+    lead = n_fft - hop_length
+    w = analysis_window(window, n_fft).astype(real_dtype)
+    step = max(1, (1 << 20) // (n_fft * n_channels))  # bound the temporary frame stack (about 4 MB of frames)
+    for start in range(0, n_frames, step):
+        stop = min(n_frames, start + step)
+        # the samples these frames cover, zero outside the signal (a copy of this run only)
+        first, last = start * hop_length - lead, (stop - 1) * hop_length - lead + n_fft
+        piece = np.zeros((last - first, n_channels), dtype=real_dtype)
+        lo, hi = max(first, 0), min(last, n_samples)
+        if hi > lo:
+            piece[lo - first : hi - first] = y[lo:hi]
+        frames = np.lib.stride_tricks.sliding_window_view(piece, n_fft, axis=0)[::hop_length]
+        yield start, stop, np.fft.rfft(frames * w, axis=-1)  # (n, n_channels, n_bins)
+
+
 def stft(y: np.ndarray, n_fft: int, hop_length: int, window: str = "hann", *, dtype=np.complex64) -> np.ndarray:
     """Offline STFT with the streaming framing.
 
@@ -125,19 +149,10 @@ def stft(y: np.ndarray, n_fft: int, hop_length: int, window: str = "hann", *, dt
         ``n_frames = n_frames_for(n_samples, n_fft, hop_length)``.
     """
     y = _as_2d(y)
-    n_samples, n_channels = y.shape
-    n_frames = n_frames_for(n_samples, n_fft, hop_length)
-    lead = n_fft - hop_length
-    padded = np.zeros((lead + n_frames * hop_length, n_channels), dtype=np.float64 if dtype == np.complex128 else np.float32)
-    padded[lead : lead + n_samples] = y
-    w = analysis_window(window, n_fft).astype(padded.dtype)
-    S = np.empty((n_fft // 2 + 1, n_frames, n_channels), dtype=dtype)
-    step = max(1, (1 << 22) // (n_fft * n_channels))  # bound the temporary frame stack
-    for start in range(0, n_frames, step):
-        stop = min(n_frames, start + step)
-        frames = np.lib.stride_tricks.sliding_window_view(padded[start * hop_length : (stop - 1) * hop_length + n_fft], n_fft, axis=0)[::hop_length]
-        # frames: (n, n_channels, n_fft)
-        S[:, start:stop, :] = np.fft.rfft(frames * w, axis=-1).transpose(2, 0, 1)
+    S = np.empty((n_fft // 2 + 1, n_frames_for(y.shape[0], n_fft, hop_length), y.shape[1]), dtype=dtype)
+    real = np.float64 if dtype == np.complex128 else np.float32
+    for start, stop, spectra in _stft_chunks(y, n_fft, hop_length, window, real):
+        S[:, start:stop, :] = spectra.transpose(2, 0, 1)
     return S
 
 
@@ -185,10 +200,11 @@ def magnitude_spectrogram(y: np.ndarray, n_fft: int, hop_length: int, window: st
     y = np.asarray(y)
     if y.ndim != 1:
         raise ParameterError(f"magnitude_spectrogram needs mono audio of shape (n_samples,), got {y.shape}")
-    V = np.abs(stft(y, n_fft, hop_length, window)[:, :, 0])
-    if power != 1.0:
-        V = V**power
-    return np.ascontiguousarray(V, dtype=np.float32)
+    V = np.empty((n_fft // 2 + 1, n_frames_for(y.shape[0], n_fft, hop_length)), np.float32)
+    for start, stop, spectra in _stft_chunks(y, n_fft, hop_length, window, np.float32):
+        magnitude = np.abs(spectra[:, 0, :]).T  # computed a run of frames at a time: no full complex STFT in memory
+        V[:, start:stop] = magnitude if power == 1.0 else magnitude**power
+    return V
 
 
 class StreamingSTFT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def _check_number(name: str, value, minimum, kind=int):
 
 
 def learn_dictionary(
-    signals: Sequence[np.ndarray],
+    signals: Iterable[np.ndarray],
     sample_rate: int,
     *,
     n_components: int = defaults.N_COMPONENTS,
@@ -58,7 +58,9 @@ def learn_dictionary(
 
     Parameters
     ----------
-    signals : sequence of np.ndarray [shape=(n_samples,)]
+    signals : iterable of np.ndarray [shape=(n_samples,)]
+        Consumed once, one signal at a time (a generator that loads each file lets every
+        signal be freed once its spectrogram is made).
     sample_rate : int
     n_components, beta, n_iter, tol, init, seed, sparsity
         See :func:`realtime_nmf.nmf.fit`.
@@ -95,6 +97,7 @@ def learn_dictionary(
             )
         spectrograms.append(magnitude_spectrogram(y, n_fft, hop_length, window, power=power))
         total += y.shape[0]
+        del y
     if not spectrograms:
         raise ParameterError("no training audio given")
     V = np.concatenate(spectrograms, axis=1) if len(spectrograms) > 1 else spectrograms[0]
@@ -146,5 +149,5 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
     if sample_rate is None:
         sample_rate = infos[0].sample_rate
     sample_rate = _check_number("sr", sample_rate, 1)
-    signals = [load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos]
+    signals = (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos)  # one file in memory at a time
     return learn_dictionary(signals, sample_rate, sources=[Path(info.path).name for info in infos], **options)

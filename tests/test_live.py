@@ -135,7 +135,7 @@ def test_ctrl_c_during_a_live_recording_leaves_a_valid_file(jack_server, tmp_pat
         time.sleep(0.05)
     time.sleep(1.5)
     summary = _finish(process, sig=signum)
-    assert "recording:" in summary and "finalised" in summary and "(stopped early)" in summary
+    assert "recording:" in summary and "finalised" in summary and "(stopped by Ctrl-C or a signal)" in summary
     info = sf.info(str(tmp_path / "rec.wav"))
     assert info.frames > SR // 2
     assert sf.read(tmp_path / "rec.wav")[0].shape[0] == info.frames
