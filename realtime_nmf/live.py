@@ -210,8 +210,7 @@ def _choose_rate(sd, input_device, output_device, channels_in, channels_out, wan
     fallback = int(sd.query_devices(device)["default_samplerate"])
     if accepts(fallback):
         return fallback
-    tried = sorted({int(wanted), fallback} | {r for r in (8000, 16000, 22050, 32000, 44100, 48000, 96000) if accepts(r)})
-    supported = [r for r in tried if accepts(r)]
+    supported = [r for r in (8000, 16000, 22050, 32000, 44100, 48000, 96000) if accepts(r)]
     raise DeviceError(
         f"the audio devices take neither {wanted} Hz (the dictionary's rate) nor {fallback} Hz; "
         f"rates they accept: {', '.join(map(str, supported)) or 'none of the common ones'}"
