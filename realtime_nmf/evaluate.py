@@ -1,18 +1,46 @@
-"""Separation metrics and reference-guided component selection.
+"""Separation metrics, alignment of recorded estimates, and reference-guided component selection.
 
-SDR is BSS Eval's signal-to-distortion ratio (a 512-tap distortion filter is allowed,
-as in ``bss_eval_sources`` v3), computed with the ``fast_bss_eval`` package, which
-matches mir_eval's values and is much faster; SI-SDR is the scale-invariant SDR of
-Le Roux et al. (2019), from the same package.
+Metrics are BSS Eval's (Vincent, Gribonval and Fevotte 2006, version 3 as in
+``mir_eval.separation.bss_eval_sources``: a 512-tap time-invariant distortion filter is
+allowed) and the scale-invariant SDR of Le Roux et al. (2019), all computed by the
+``fast_bss_eval`` package (Scheibler 2021), whose values match mir_eval's to numerical
+precision and which is much faster. Only its NumPy implementation is used
+(``fast_bss_eval.numpy``): the package's top-level dispatch needs torch, and its
+non-pairwise ``bss_eval_sources`` path fails with NumPy 2, so SIR and SAR are read from
+the pairwise statistics :func:`fast_bss_eval.numpy.square_cosine_metrics` (the path
+``bss_eval_sources`` itself takes when it searches the permutation), for the pair
+(estimate, reference) only.
+
+SIR and SAR need the interference: with a mixture, it is ``mixture - reference`` (exact
+when the mixture is the sum of the target and everything else, as in the benchmark data).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["sdr", "si_sdr", "snr", "select_components"]
+__all__ = [
+    "sdr",
+    "si_sdr",
+    "snr",
+    "select_components",
+    "SeparationScores",
+    "score_separation",
+    "estimate_delay",
+    "evaluate_files",
+    "MIN_SAMPLES",
+    "FILTER_LENGTH",
+]
+
+#: Shortest signal scored (samples): BSS Eval fits a 512-tap filter, which needs a few times as many samples.
+MIN_SAMPLES = 1024
+#: Length of BSS Eval's distortion filter (taps), as in bss_eval_sources v3 and mir_eval.
+FILTER_LENGTH = 512
 
 
 def _pair(reference, estimate):
@@ -23,21 +51,26 @@ def _pair(reference, estimate):
     if est.ndim == 2:
         est = est.mean(axis=1)
     n = min(ref.shape[0], est.shape[0])
-    if n < 1024:
-        raise ParameterError(f"signals of {n} samples are too short to score; give at least 1024 samples")
+    if n < MIN_SAMPLES:
+        raise ParameterError(f"signals of {n} samples are too short to score; give at least {MIN_SAMPLES} samples")
     return ref[:n], est[:n]
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """BSS Eval SDR in dB of ``estimate`` against ``reference`` (mono; lengths cut to the shorter)."""
-    from fast_bss_eval.numpy import sdr as _sdr
+    """BSS Eval SDR in dB of ``estimate`` against ``reference`` (mono; lengths cut to the shorter).
+
+    ``inf`` for an estimate that is a filtered copy of the reference (fast_bss_eval's own
+    ``sdr`` fails on that case, in its permutation search).
+    """
+    from fast_bss_eval.numpy import square_cosine_metrics
 
     ref, est = _pair(reference, estimate)
-    return float(_sdr(ref[None], est[None])[0])
+    coherence, _ = square_cosine_metrics(ref[None], est[None], filter_length=FILTER_LENGTH, pairwise=True)
+    return _coherence_db(float(coherence[0, 0]))
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB."""
+    """Scale-invariant SDR in dB (Le Roux et al. 2019)."""
     from fast_bss_eval.numpy import si_sdr as _si_sdr
 
     ref, est = _pair(reference, estimate)
@@ -90,3 +123,261 @@ def select_components(components: np.ndarray, reference: np.ndarray, *, max_comp
         chosen.append(k)
         total += components[k]
     return sorted(chosen)
+
+
+# --------------------------------------------------------------------------------------
+# scores of one estimate: SDR, SI-SDR, SIR, SAR and the improvements over the mixture
+
+
+@dataclass
+class SeparationScores:
+    """BSS Eval scores of one estimate against its reference, in dB.
+
+    Attributes
+    ----------
+    sdr, si_sdr : float
+        Of the estimate (``-inf`` for a silent estimate).
+    sir, sar : float or None
+        Of the estimate, with the interference taken as ``mixture - reference``; None
+        without a mixture (NaN for a silent estimate).
+    sdr_mixture, si_sdr_mixture : float or None
+        Of the mixture itself taken as the estimate (the "before"); None without a mixture.
+    n_samples : int
+        Samples scored (after alignment, the length common to all signals).
+    sample_rate : int or None
+        Rate they were scored at.
+    delay : int
+        Samples by which the estimate lagged the reference and was moved back (at
+        ``sample_rate``; negative: it was ahead).
+    notes : list of str
+        What was done to the inputs (resampling, mixing to mono, cutting lengths).
+    """
+
+    sdr: float
+    si_sdr: float
+    sir: float | None = None
+    sar: float | None = None
+    sdr_mixture: float | None = None
+    si_sdr_mixture: float | None = None
+    n_samples: int = 0
+    sample_rate: int | None = None
+    delay: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def sdri(self) -> float | None:
+        """SDR improvement over the mixture (``sdr - sdr_mixture``), None without a mixture."""
+        return None if self.sdr_mixture is None else self.sdr - self.sdr_mixture
+
+    @property
+    def si_sdri(self) -> float | None:
+        """SI-SDR improvement over the mixture, None without a mixture."""
+        return None if self.si_sdr_mixture is None else self.si_sdr - self.si_sdr_mixture
+
+    def as_dict(self) -> dict:
+        """The scores by name (``sdr``, ``si_sdr``, ``sir``, ``sar``, ``sdri``, ``si_sdri``...)."""
+        return {"sdr": self.sdr, "si_sdr": self.si_sdr, "sir": self.sir, "sar": self.sar, "sdr_mixture": self.sdr_mixture,
+                "si_sdr_mixture": self.si_sdr_mixture, "sdri": self.sdri, "si_sdri": self.si_sdri, "n_samples": self.n_samples,
+                "sample_rate": self.sample_rate, "delay": self.delay}
+
+    def text(self) -> str:
+        """A small table: the estimate, the mixture and the improvement for each metric."""
+
+        def db(value) -> str:
+            return "" if value is None else ("n/a" if np.isnan(value) else f"{value:+.2f} dB")
+
+        with_mixture = self.sdr_mixture is not None
+        rows = [f"{'':8}  {'estimate':>10}" + (f"  {'mixture':>10}  {'improvement':>11}" if with_mixture else "")]
+        for name, value, before in (("SDR", self.sdr, self.sdr_mixture), ("SI-SDR", self.si_sdr, self.si_sdr_mixture)):
+            row = f"{name:8}  {db(value):>10}"
+            if with_mixture:
+                row += f"  {db(before):>10}  {db(value - before):>11}"
+            rows.append(row)
+        if with_mixture:
+            rows.append(f"{'SIR':8}  {db(self.sir):>10}    (interference = mixture - reference)")
+            rows.append(f"{'SAR':8}  {db(self.sar):>10}")
+        else:
+            rows.append("SIR, SAR: give the mixture (--mixture) to measure them; the interference is then mixture - reference")
+        return "\n".join(rows)
+
+
+def _mono64(y, name: str) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        y = y.mean(axis=1)
+    if y.ndim != 1:
+        raise ParameterError(f"the {name} must have shape (n_samples,) or (n_samples, n_channels), got {y.shape}")
+    if not np.isfinite(y).all():
+        raise ParameterError(f"the {name} holds NaN or infinite samples; repair the file first")
+    return y
+
+
+def _coherence_db(coherence: float) -> float:
+    """BSS Eval ratio in dB from a squared cosine ``c``: ``10 log10(c / (1 - c))`` (fast_bss_eval's mapping)."""
+    c = float(coherence)
+    if not np.isfinite(c):
+        return float("nan")
+    if c >= 1.0:
+        return float("inf")
+    if c <= 0.0:
+        return float("-inf")
+    return float(10.0 * np.log10(c / (1.0 - c)))
+
+
+def _sir_sar(reference: np.ndarray, interference: np.ndarray, estimate: np.ndarray) -> tuple[float, float]:
+    """BSS Eval v3 SIR and SAR of ``estimate`` for the sources (reference, interference)."""
+    from fast_bss_eval.numpy import square_cosine_metrics
+
+    coh_sdr, coh_sar = square_cosine_metrics(np.stack([reference, interference]), estimate[None], filter_length=FILTER_LENGTH,
+                                             pairwise=True)
+    c_sdr, c_sar = float(coh_sdr[0, 0]), float(coh_sar[0, 0])
+    return _coherence_db(c_sdr / c_sar if c_sar > 0 else float("nan")), _coherence_db(c_sar)
+
+
+def score_separation(reference: np.ndarray, estimate: np.ndarray, *, mixture: np.ndarray | None = None) -> SeparationScores:
+    """SDR, SI-SDR and, given the mixture, SIR, SAR, SDRi and SI-SDRi of an estimate.
+
+    The signals must be at one sample rate and time-aligned (see :func:`evaluate_files`
+    for files); channels are averaged and the lengths cut to the shortest.
+
+    Parameters
+    ----------
+    reference : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
+        The true target signal.
+    estimate : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
+        The separated target.
+    mixture : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)], optional
+        What was separated. The interference is taken as ``mixture - reference`` for
+        SIR and SAR, and the mixture scored as an estimate gives the "before" of the
+        improvements (so the SDRi of the mixture itself is 0).
+
+    Returns
+    -------
+    SeparationScores
+    """
+    ref = _mono64(reference, "reference")
+    est = _mono64(estimate, "estimate")
+    mix = None if mixture is None else _mono64(mixture, "mixture")
+    n = min(ref.shape[0], est.shape[0], mix.shape[0] if mix is not None else ref.shape[0])
+    if n < MIN_SAMPLES:
+        raise ParameterError(f"signals of {n} samples are too short to score; give at least {MIN_SAMPLES} samples")
+    ref, est = ref[:n], est[:n]
+    ref_energy = float(np.dot(ref, ref))
+    if ref_energy <= 0.0:
+        raise ParameterError("the reference is silent (all zeros): there is nothing to score against")
+    silent = float(np.dot(est, est)) <= 0.0
+    scores = SeparationScores(sdr=float("-inf") if silent else sdr(ref, est), si_sdr=float("-inf") if silent else si_sdr(ref, est),
+                              n_samples=n)
+    if mix is not None:
+        mix = mix[:n]
+        interference = mix - ref
+        if float(np.dot(interference, interference)) <= 1e-12 * ref_energy:
+            raise ParameterError("the mixture equals the reference: there is no interference to separate or to measure SIR against")
+        scores.sdr_mixture, scores.si_sdr_mixture = sdr(ref, mix), si_sdr(ref, mix)
+        scores.sir, scores.sar = (float("nan"), float("-inf")) if silent else _sir_sar(ref, interference, est)
+    return scores
+
+
+# --------------------------------------------------------------------------------------
+# files: mono, one rate, aligned
+
+
+def estimate_delay(estimate: np.ndarray, guide: np.ndarray, *, max_delay: int) -> int:
+    """Delay of ``estimate`` behind ``guide`` in samples, found by cross-correlation.
+
+    Parameters
+    ----------
+    estimate : np.ndarray [shape=(n_samples,)]
+    guide : np.ndarray [shape=(n_samples,)]
+        A signal the estimate resembles and that is aligned with the reference: the
+        mixture (best: the estimate is a filtered mixture) or the reference.
+    max_delay : int
+        Largest delay searched, either way.
+
+    Returns
+    -------
+    int
+        Positive when the estimate lags (``estimate[n + d] ~ guide[n]``), negative when it leads.
+    """
+    import scipy.signal
+
+    est = _mono64(estimate, "estimate")
+    ref = _mono64(guide, "guide")
+    n = min(est.shape[0], ref.shape[0])
+    if n < 2:
+        return 0
+    correlation = scipy.signal.correlate(est[:n], ref[:n], mode="full", method="fft")
+    lags = scipy.signal.correlation_lags(n, n, mode="full")
+    inside = np.abs(lags) <= int(max_delay)
+    return int(lags[inside][int(np.argmax(correlation[inside]))])
+
+
+def evaluate_files(
+    reference: str | Path,
+    estimate: str | Path,
+    *,
+    mixture: str | Path | None = None,
+    latency: int | str = 0,
+    max_latency: float = 1.0,
+) -> SeparationScores:
+    """Score an estimate file against a reference file, optionally with the mixture.
+
+    Every file is mixed to mono and resampled to the reference's rate. The estimate is
+    moved back by its latency, then all signals are cut to their common length.
+
+    Parameters
+    ----------
+    reference, estimate : str or Path
+    mixture : str or Path, optional
+        Aligned with the reference (e.g. the file that was separated).
+    latency : int or "auto"
+        Samples (at the estimate file's rate) by which the estimate lags the reference:
+        0 for the output of ``rtnmf run --input FILE --output FILE`` (latency
+        compensated), the engine delay printed by a live run for a live recording, or
+        ``"auto"`` to find it by cross-correlation with the mixture (else the reference)
+        within ``max_latency`` seconds.
+    max_latency : float
+        Seconds searched by ``latency="auto"``.
+
+    Returns
+    -------
+    SeparationScores
+        With ``delay`` (at the reference's rate) and ``notes``.
+    """
+    from .audio import audio_info, load
+
+    if not (latency == "auto" or (isinstance(latency, (int, np.integer)) and not isinstance(latency, bool))):
+        raise ParameterError(f"latency={latency!r} must be a whole number of samples or 'auto'")
+    if max_latency <= 0:
+        raise ParameterError(f"max_latency={max_latency!r} must be a positive number of seconds")
+    notes = []
+    infos = {"reference": audio_info(reference), "estimate": audio_info(estimate)}
+    if mixture is not None:
+        infos["mixture"] = audio_info(mixture)
+    rate = infos["reference"].sample_rate
+    signals = {}
+    for name, info in infos.items():
+        if info.n_channels > 1:
+            notes.append(f"{name} has {info.n_channels} channels: mixed to mono")
+        if info.sample_rate != rate:
+            notes.append(f"{name} is at {info.sample_rate} Hz: resampled to the reference's {rate} Hz")
+        signals[name] = load(info.path, sample_rate=rate, mono=True)[0]
+    ref, est, mix = signals["reference"], signals["estimate"], signals.get("mixture")
+    if latency == "auto":
+        guide = mix if mix is not None else ref
+        delay = estimate_delay(est, guide, max_delay=int(round(max_latency * rate)))
+        notes.append(f"estimate found {abs(delay)} samples ({1000 * abs(delay) / rate:.1f} ms) "
+                     f"{'behind' if delay >= 0 else 'ahead of'} the {'mixture' if mix is not None else 'reference'} by cross-correlation")
+    else:
+        delay = int(round(int(latency) * rate / infos["estimate"].sample_rate))
+    if delay > 0:
+        est = est[delay:]
+    elif delay < 0:
+        ref = ref[-delay:]
+        mix = None if mix is None else mix[-delay:]
+    lengths = [ref.shape[0], est.shape[0]] + ([mix.shape[0]] if mix is not None else [])
+    if max(lengths) - min(lengths) > max(1, delay if delay > 0 else 0):
+        notes.append(f"lengths differ ({', '.join(f'{n / rate:.3f} s' for n in lengths)}): the first {min(lengths) / rate:.3f} s are scored")
+    scores = score_separation(ref, est, mixture=mix)
+    scores.sample_rate, scores.delay, scores.notes = rate, delay, notes
+    return scores
