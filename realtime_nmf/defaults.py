@@ -21,6 +21,9 @@ INIT = "nndsvda"
 SEED = 0
 SPARSITY = 0.0
 WINDOW = "hann"
+#: Labels of a dictionary learned with target and background examples (``rtnmf train --target``).
+TARGET_LABEL = "target"
+BACKGROUND_LABEL = "background"
 POWER = 1.0  # magnitude spectrogram
 #: Target window length in seconds when ``n_fft`` is not given (see :func:`default_n_fft`).
 WINDOW_SECONDS = 0.05

@@ -1,10 +1,23 @@
-"""Learning a dictionary from recordings: spectrograms, NMF, and the provenance that goes with it."""
+"""Learning a dictionary from recordings: spectrograms, NMF, and the provenance that goes with it.
+
+Two ways:
+
+- :func:`learn_dictionary` (``rtnmf train CLIP``): NMF of the clips; the components are
+  unlabelled and a listener picks the ones to keep (``rtnmf audition``);
+- :func:`learn_labelled_dictionary` (``rtnmf train --target T --background B``):
+  supervised and semi-supervised NMF (Smaragdis, Raj and Shashanka 2007): target
+  templates learned from target-only clips, background templates from background-only
+  clips and/or from mixtures with the target templates held fixed; every component is
+  labelled, so a preset keeps the target by its label.
+"""
 
 from __future__ import annotations
 
 import datetime
+import itertools
+import re
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -12,10 +25,11 @@ from . import __version__, defaults
 from .audio import audio_info, check_finite, load
 from .dictionary import Dictionary
 from .errors import ParameterError
-from .nmf import fit, validate_beta
+from .nmf import fit, initial_activations, initialize, validate_beta
 from .stft import magnitude_spectrogram, validate_stft_settings
 
-__all__ = ["learn_dictionary", "train_dictionary", "resolve_stft_settings"]
+__all__ = ["learn_dictionary", "train_dictionary", "learn_labelled_dictionary", "train_labelled_dictionary", "resolve_stft_settings",
+           "validate_label"]
 
 
 def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length: int | None = None, window: str = defaults.WINDOW):
@@ -31,6 +45,32 @@ def _check_number(name: str, value, minimum, kind=int):
     if value < minimum:
         raise ParameterError(f"{name}={value!r} must be at least {minimum}")
     return kind(value)
+
+
+def _joined_spectrogram(signals, sources, sample_rate, n_fft, hop_length, window, power, what="training audio"):
+    """Magnitude (or power) spectrograms of mono signals, joined along time; and their total length in samples."""
+    spectrograms = []
+    total = 0
+    for index, y in enumerate(signals):
+        name = sources[index] if index < len(sources) else f"signal {index}"
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim != 1:
+            raise ParameterError(f"{name}: training needs mono signals of shape (n_samples,), got {y.shape}")
+        check_finite(y, name)
+        if y.shape[0] < n_fft:
+            raise ParameterError(
+                f"{name} is {y.shape[0]} samples ({1000 * y.shape[0] / sample_rate:.0f} ms) long, shorter than one analysis window; "
+                f"training needs at least n_fft={n_fft} samples ({1000 * n_fft / sample_rate:.0f} ms), and a few seconds to learn well"
+            )
+        spectrograms.append(magnitude_spectrogram(y, n_fft, hop_length, window, power=power))
+        total += y.shape[0]
+        del y
+    if not spectrograms:
+        raise ParameterError(f"no {what} given")
+    V = np.concatenate(spectrograms, axis=1) if len(spectrograms) > 1 else spectrograms[0]
+    if float(V.max()) <= 0.0:
+        raise ParameterError(f"the {what} is silent (all zeros): there is nothing to learn")
+    return V, total
 
 
 def learn_dictionary(
@@ -82,27 +122,7 @@ def learn_dictionary(
     beta = validate_beta(beta)
     sample_rate = _check_number("sample_rate", sample_rate, 1)
     n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
-    spectrograms = []
-    total = 0
-    for index, y in enumerate(signals):
-        name = sources[index] if index < len(sources) else f"signal {index}"
-        y = np.asarray(y, dtype=np.float32)
-        if y.ndim != 1:
-            raise ParameterError(f"{name}: training needs mono signals of shape (n_samples,), got {y.shape}")
-        check_finite(y, name)
-        if y.shape[0] < n_fft:
-            raise ParameterError(
-                f"{name} is {y.shape[0]} samples ({1000 * y.shape[0] / sample_rate:.0f} ms) long, shorter than one analysis window; "
-                f"training needs at least n_fft={n_fft} samples ({1000 * n_fft / sample_rate:.0f} ms), and a few seconds to learn well"
-            )
-        spectrograms.append(magnitude_spectrogram(y, n_fft, hop_length, window, power=power))
-        total += y.shape[0]
-        del y
-    if not spectrograms:
-        raise ParameterError("no training audio given")
-    V = np.concatenate(spectrograms, axis=1) if len(spectrograms) > 1 else spectrograms[0]
-    if float(V.max()) <= 0.0:
-        raise ParameterError("the training audio is silent (all zeros): there is nothing to learn")
+    V, total = _joined_spectrogram(signals, sources, sample_rate, n_fft, hop_length, window, power)
     if V.shape[1] < n_components:
         raise ParameterError(
             f"the training audio gives {V.shape[1]} frames, fewer than components={n_components}; "
@@ -151,3 +171,210 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
     sample_rate = _check_number("sr", sample_rate, 1)
     signals = (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos)  # one file in memory at a time
     return learn_dictionary(signals, sample_rate, sources=[Path(info.path).name for info in infos], **options)
+
+
+# --------------------------------------------------------------------------------------
+# labelled (supervised and semi-supervised) dictionaries
+
+
+def validate_label(label, what: str = "label") -> str:
+    """Return ``label`` if it can name components in a selection (``--keep heart``), else raise.
+
+    A label starts with a letter and holds letters, digits, ``_`` and ``-``; ``all`` is
+    reserved (it keeps every component).
+    """
+    if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", label) or label == "all":
+        raise ParameterError(f"{what}={label!r} must start with a letter and hold only letters, digits, '_' and '-' "
+                             "(and not be 'all'), e.g. heart")
+    return label
+
+
+def _nonempty(signals: Iterable[np.ndarray]):
+    """``signals`` as an iterator, or None when it holds nothing (without loading more than its first item)."""
+    signals = iter(signals)
+    first = next(signals, None)
+    return None if first is None else itertools.chain([first], signals)
+
+
+def learn_labelled_dictionary(
+    target: Iterable[np.ndarray],
+    sample_rate: int,
+    *,
+    background: Iterable[np.ndarray] = (),
+    mixtures: Iterable[np.ndarray] = (),
+    n_components: int = defaults.N_COMPONENTS,
+    target_components: int | None = None,
+    target_label: str = defaults.TARGET_LABEL,
+    background_label: str = defaults.BACKGROUND_LABEL,
+    beta: float = defaults.BETA,
+    n_iter: int = defaults.TRAIN_ITERATIONS,
+    tol: float = defaults.TRAIN_TOLERANCE,
+    n_fft: int | None = None,
+    hop_length: int | None = None,
+    window: str = defaults.WINDOW,
+    power: float = defaults.POWER,
+    init: str = defaults.INIT,
+    seed: int | None = defaults.SEED,
+    sparsity: float = defaults.SPARSITY,
+    sources: Mapping[str, Sequence[str]] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Dictionary:
+    """Learn labelled target and background templates (supervised or semi-supervised NMF).
+
+    1. The target templates: NMF of the target-only signals, ``target_components`` of them.
+    2. With background-only signals: the background templates, NMF of those signals
+       (supervised NMF: each source's templates from its own examples).
+    3. With mixtures: NMF of the mixtures with the target templates held fixed, which
+       learns (or, after step 2, refines) the background templates as whatever else the
+       mixtures hold (semi-supervised NMF, Smaragdis, Raj and Shashanka 2007).
+
+    The dictionary holds the target templates first, labelled ``target_label``, then the
+    background templates, labelled ``background_label``, so a preset keeps the target with
+    ``keep: <target_label>``.
+
+    Parameters
+    ----------
+    target : iterable of np.ndarray [shape=(n_samples,)]
+        Target-only signals (e.g. heart sounds), mono, at ``sample_rate``.
+    sample_rate : int
+    background : iterable of np.ndarray [shape=(n_samples,)]
+        Background-only signals (e.g. lung sounds).
+    mixtures : iterable of np.ndarray [shape=(n_samples,)]
+        Signals holding the target and the background. At least one of ``background``
+        and ``mixtures`` is needed.
+    n_components : int
+        Templates in all (target and background).
+    target_components : int, optional
+        Target templates; by default half of ``n_components``.
+    target_label, background_label : str
+        See :func:`validate_label`.
+    beta, n_iter, tol, init, seed, sparsity
+        See :func:`realtime_nmf.nmf.fit`; used by every step (``n_iter`` each).
+    n_fft, hop_length, window, power
+        See :func:`learn_dictionary`.
+    sources : dict, optional
+        Names for the provenance: ``{"target": [...], "background": [...], "mixtures": [...]}``.
+    progress : callable(iteration, divergence), optional
+        Iterations count on across the steps (up to ``n_iter`` times the number of steps).
+
+    Returns
+    -------
+    Dictionary
+    """
+    n_components = _check_number("components", n_components, 2)
+    target_components = n_components // 2 if target_components is None else _check_number("target_components", target_components, 1)
+    if target_components >= n_components:
+        raise ParameterError(f"target_components={target_components} must be less than components={n_components}, "
+                             "so that some templates are left for the background")
+    n_iter = _check_number("iterations", n_iter, 1)
+    beta = validate_beta(beta)
+    target_label = validate_label(target_label, "target_label")
+    background_label = validate_label(background_label, "background_label")
+    if target_label == background_label:
+        raise ParameterError(f"target_label and background_label are both {target_label!r}; give them different names")
+    sample_rate = _check_number("sample_rate", sample_rate, 1)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    names = {role: [str(name) for name in (sources or {}).get(role, ())] for role in ("target", "background", "mixtures")}
+    n_background = n_components - target_components
+    options = dict(beta=beta, n_iter=n_iter, tol=tol, sparsity=sparsity)
+    stages = []
+
+    def stage_progress():
+        offset = len(stages) * n_iter
+        return None if progress is None else (lambda iteration, divergence: progress(offset + iteration, divergence))
+
+    def spectrogram(signals, role, what, k):
+        V, total = _joined_spectrogram(signals, names[role], sample_rate, n_fft, hop_length, window, power, what=what)
+        if V.shape[1] < k:
+            raise ParameterError(f"the {what} gives {V.shape[1]} frames, fewer than the {k} components to learn from it; "
+                                 "use a longer recording or fewer components")
+        return V, total
+
+    def record(role, V, total, result):
+        stages.append({"role": role, "sources": names[role], "duration_seconds": total / sample_rate, "n_frames": int(V.shape[1]),
+                       "iterations": result.n_iter, "converged": result.converged, "divergence": result.divergence})
+
+    background, mixtures = _nonempty(background), _nonempty(mixtures)
+    if background is None and mixtures is None:
+        raise ParameterError("give background-only audio or mixtures to learn the background templates from "
+                             "(rtnmf train --target T --background B, or --target T MIXTURE ...)")
+    V, total = spectrogram(target, "target", "target audio", target_components)
+    result = fit(V, target_components, init=init, seed=seed, callback=stage_progress(), **options)
+    record("target", V, total, result)
+    W_target = result.W
+    W_background = None
+    if background is not None:
+        V, total = spectrogram(background, "background", "background audio", n_background)
+        result = fit(V, n_background, init=init, seed=seed, callback=stage_progress(), **options)
+        record("background", V, total, result)
+        W_background = result.W
+    if mixtures is not None:
+        V, total = spectrogram(mixtures, "mixtures", "mixture audio", n_components)
+        if W_background is None:
+            W_background = initialize(V, n_background, init=init, seed=seed)[0]
+        W_init = np.concatenate([W_target, W_background.astype(W_target.dtype)], axis=1)
+        result = fit(V, n_components, W_init=W_init, H_init=initial_activations(V, W_init), fixed_components=range(target_components),
+                     callback=stage_progress(), **options)
+        record("mixtures", V, total, result)
+        W = result.W
+    else:
+        W = np.concatenate([W_target, W_background], axis=1)
+    last = stages[-1]
+    provenance = {
+        "method": "semi-supervised" if mixtures is not None else "supervised",
+        "sources": [name for role in ("target", "background", "mixtures") for name in names[role]],
+        "stages": stages,
+        "duration_seconds": sum(stage["duration_seconds"] for stage in stages),
+        "n_frames": sum(stage["n_frames"] for stage in stages),
+        "iterations": sum(stage["iterations"] for stage in stages),
+        "converged": all(stage["converged"] for stage in stages),
+        "divergence": last["divergence"],
+        "divergence_per_frame": last["divergence"] / last["n_frames"],
+        "init": init,
+        "seed": seed,
+        "sparsity": sparsity,
+        "tolerance": tol,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "version": __version__,
+    }
+    labels = [target_label] * target_components + [background_label] * n_background
+    return Dictionary(W=W, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=window, beta=beta, power=power,
+                      labels=labels, provenance=provenance)
+
+
+def train_labelled_dictionary(
+    target: Sequence[str | Path],
+    *,
+    background: Sequence[str | Path] = (),
+    mixtures: Sequence[str | Path] = (),
+    sample_rate: int | None = None,
+    **options,
+) -> Dictionary:
+    """:func:`learn_labelled_dictionary` from audio files (mixed to mono, resampled to one rate).
+
+    Parameters
+    ----------
+    target, background, mixtures : sequence of str or Path
+    sample_rate : int, optional
+        Rate to learn at; by default the first target file's rate.
+    **options
+        Passed to :func:`learn_labelled_dictionary`.
+
+    Returns
+    -------
+    Dictionary
+    """
+    if not target:
+        raise ParameterError("give at least one target-only audio file (--target FILE)")
+    infos = {role: [audio_info(path) for path in paths] for role, paths in (("target", target), ("background", background),
+                                                                              ("mixtures", mixtures))}
+    if sample_rate is None:
+        sample_rate = infos["target"][0].sample_rate
+    sample_rate = _check_number("sr", sample_rate, 1)
+
+    def signals(role):  # one file in memory at a time
+        return (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos[role])
+
+    names = {role: [Path(info.path).name for info in items] for role, items in infos.items()}
+    return learn_labelled_dictionary(signals("target"), sample_rate, background=signals("background"), mixtures=signals("mixtures"),
+                                     sources=names, **options)
