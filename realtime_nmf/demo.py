@@ -33,7 +33,7 @@ DEMO_SAMPLE_RATE = 4000
 DEMO_DURATION = 40.0
 DEMO_SEED = 2026
 #: Training settings of the demo and of the bundled stethoscope presets.
-DEMO_SETTINGS = dict(n_components=16, beta=1.0, n_iter=200, n_fft=256, hop_length=64, seed=0)
+DEMO_SETTINGS = dict(n_components=16, beta=defaults.BETA, n_iter=200, n_fft=256, hop_length=64, seed=0)
 
 
 # --------------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ def test_features_point_at_the_heart_components(auditioned, stethoscope):
         f = features[k]
         assert f.centroid < 150 and abs(f.repetition_bpm - true_rate) < 4 and f.periodicity > 0.5
     others = [f for f in features if f.index not in heart]
-    assert max(features[k].centroid for k in heart) < min(f.centroid for f in others)
+    # heart sounds sit below the breathing (the 50 Hz mains hum, when it has a clean template, sits lower still)
+    assert max(features[k].centroid for k in heart) < min(f.centroid for f in others if f.label != "hum")
     assert not any(40 <= f.repetition_bpm <= 200 and f.periodicity > 0.3 for f in others)  # breathing repeats slower
     assert [f.index for f in sorted(features, key=SORT_ORDERS["heartbeat"])][:2] == heart
     # the energy shares: the heart holds most of the synthetic recording's energy, nothing exceeds the clip
