@@ -1,0 +1,55 @@
+"""tools/benchmark_quality.py in its quick mode: correct rows and finite numbers, never timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT, data_path
+
+TOOL = ROOT / "tools" / "benchmark_quality.py"
+
+
+def run_tool(*args, timeout=600):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.data
+def test_quick_benchmark_gives_the_table_and_streaming_matches_offline(tmp_path):
+    data_path("hls_cmds", "exact_sum_mix")
+    result = run_tool("--quick", "--json", tmp_path / "q.json")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert [r["method"] for r in report["results"]] == ["before", "defaults"]
+    for method in report["results"]:
+        assert [row["case"] for row in method["rows"]] == ["heart+lung 0087", "heart+lung 0116"]
+        assert [row["case"] for row in method["medians"]] == ["median heart+lung (2)"]
+        for row in method["rows"] + method["medians"]:
+            values = [row[way][key] for way in ("streaming", "offline", "seed") for key in ("sdri", "si_sdri")]
+            assert np.isfinite(values).all()
+        median = method["medians"][0]
+        assert abs(median["streaming"]["sdri"] - median["offline"]["sdri"]) <= 0.3  # the streaming engine = the offline solve
+        assert all(0 < row["kept"] < row["n_components"] for row in method["rows"])
+    # the printed tables: one per method with every case and the median last, then the summary
+    for name in ("before", "defaults"):
+        block = out[out.index(f"{name}: ") :].splitlines()
+        cases = [line.split("  ")[0] for line in block[3:6]]
+        assert cases == ["heart+lung 0087", "heart+lung 0116", "median heart+lung (2)"]
+    assert "| method | heart+lung median SDRi: streaming |" in out and "| before |" in out and "| defaults |" in out
+
+
+def test_benchmark_without_the_data_says_so_and_exits_0(tmp_path):
+    result = run_tool("--data", tmp_path / "nothing")
+    assert result.returncode == 0 and "shared data not found" in result.stdout
+
+
+def test_benchmark_lists_its_methods_and_refuses_unknown_ones():
+    listing = run_tool("--list")
+    assert listing.returncode == 0 and "before" in listing.stdout and "defaults" in listing.stdout and "labelled" in listing.stdout
+    unknown = run_tool("--method", "magic")
+    assert unknown.returncode == 2 and "unknown method 'magic'" in unknown.stderr
