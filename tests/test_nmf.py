@@ -43,11 +43,11 @@ def naive_gamma(beta):
     return 1.0
 
 
-def naive_update_h(V, W, H, beta, sparsity=0.0):
+def naive_update_h(V, W, H, beta, sparsity=0.0, gamma=None):
     WH = np.maximum(W @ H, EPS)
     num = W.T @ (V * WH ** (beta - 2))
     den = np.maximum(W.T @ WH ** (beta - 1) + sparsity, EPS)
-    return np.maximum(H * (num / den) ** naive_gamma(beta), EPS)
+    return np.maximum(H * (num / den) ** (naive_gamma(beta) if gamma is None else gamma), EPS)
 
 
 def naive_update_w(V, W, H, beta):
@@ -116,9 +116,25 @@ def test_frame_solver_matches_naive_updates(rng, beta):
     h = np.ascontiguousarray(h0.T, dtype=np.float32)
     assert solver.solve(np.ascontiguousarray(V.T, dtype=np.float32), h) == 7
     expected = h0.copy()
+    gamma = 1.0 if 0 < beta <= 2 else naive_gamma(beta)  # the heuristic exponent where it is monotone
     for _ in range(7):
-        expected = naive_update_h(V, W, expected, beta, 0.1)
+        expected = naive_update_h(V, W, expected, beta, 0.1, gamma)
     np.testing.assert_allclose(h.T, expected, rtol=2e-4)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_frame_solver_never_increases_the_divergence(rng, beta):
+    """Each real-time update lowers (or keeps) every frame's divergence, also with the heuristic exponent."""
+    V, W, _ = random_problem(rng, n_bins=40, n_frames=6, k=5)
+    Vt = np.ascontiguousarray(V.T, dtype=np.float32)
+    solver = nmf.FrameSolver(W, beta=beta, n_iter=1, max_rows=6)
+    h = np.full((6, 5), 0.3, np.float32)
+    previous = [nmf.beta_divergence(V[:, m].astype(np.float64), (W @ h[m]).astype(np.float64), beta) for m in range(6)]
+    for _ in range(40):
+        solver.solve(Vt, h)
+        current = [nmf.beta_divergence(V[:, m].astype(np.float64), (W @ h[m]).astype(np.float64), beta) for m in range(6)]
+        assert all(c <= p * (1 + 1e-5) + 1e-9 for c, p in zip(current, previous)), (current, previous)
+        previous = current
 
 
 def test_frame_solver_stops_early_on_tolerance_row_by_row(rng):

@@ -273,8 +273,8 @@ def training_rows(quick: bool):
     V = np.abs(stft(parts["mixture"], 2048, 512)[:, :, 0]).astype(np.float32)
     rows = []
     n_iter = 50 if quick else 200
-    for beta, loss in ((1.0, "kullback-leibler"), (0.0, "itakura-saito")):
-        Vb = V + 1e-6 if beta == 0 else V  # IS needs a strictly positive spectrogram (sklearn refuses zeros)
+    for beta, loss in ((1.0, "kullback-leibler"), (0.0, "itakura-saito"), (0.5, 0.5)):
+        Vb = V + 1e-6 if beta <= 0.5 else V  # sklearn refuses zeros in the data for beta <= 0
         started = time.perf_counter()
         model = NMF(n_components=16, solver="mu", beta_loss=loss, init="nndsvda", max_iter=n_iter, tol=0.0, random_state=0)
         activations = model.fit_transform(Vb.astype(np.float64).T)  # sklearn's W: our H.T
