@@ -3,7 +3,7 @@
 Metrics are BSS Eval's (Vincent, Gribonval and Fevotte 2006, version 3 as in
 ``mir_eval.separation.bss_eval_sources``: a 512-tap time-invariant distortion filter is
 allowed) and the scale-invariant SDR of Le Roux et al. (2019), all computed by the
-``fast_bss_eval`` package (Scheibler 2021), whose values match mir_eval's to numerical
+``fast_bss_eval`` package (Scheibler, ICASSP 2022), whose values match mir_eval's to numerical
 precision. Only its NumPy implementation is used
 (``fast_bss_eval.numpy``): the package's top-level dispatch needs torch, and its
 non-pairwise ``bss_eval_sources`` path fails with NumPy 2, so SIR and SAR are read from
