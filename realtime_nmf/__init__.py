@@ -27,13 +27,15 @@ from .errors import (
 from .host import process_array, process_file
 from .presets import Preset, list_presets, load_preset, new_preset
 from .processors import BandPass, Chain, Gain, HighPass, LowPass, NMFSeparator, Processor
-from .training import learn_dictionary, train_dictionary
+from .training import learn_dictionary, learn_labelled_dictionary, train_dictionary, train_labelled_dictionary
 
 __all__ = [
     "__version__",
     "Dictionary",
     "learn_dictionary",
     "train_dictionary",
+    "learn_labelled_dictionary",
+    "train_labelled_dictionary",
     "NMFSeparator",
     "Processor",
     "Chain",
