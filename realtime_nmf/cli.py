@@ -81,6 +81,9 @@ def cmd_train(args) -> int:
         target = dictionary.labels[0]
         counts = {label: dictionary.labels.count(label) for label in dict.fromkeys(dictionary.labels)}
         print(f"labels: {', '.join(f'{label} ({n} components)' for label, n in counts.items())} ({p['method']} training)")
+        for stage in p["stages"]:
+            print(f"  {stage['role']:10} {', '.join(stage['sources']) or '-'}: {stage['duration_seconds']:.1f} s, {stage['iterations']} iterations, "
+                  f"divergence {stage['divergence']:.6g}")
         print(f"next: rtnmf preset new NAME --dictionary {path} --keep {target}")
     else:
         print(f"next: listen to the components, then: rtnmf preset new NAME --dictionary {path} --keep 0,3,5")

@@ -139,7 +139,7 @@ class SeparationScores:
         Of the estimate (``-inf`` for a silent estimate).
     sir, sar : float or None
         Of the estimate, with the interference taken as ``mixture - reference``; None
-        without a mixture (NaN for a silent estimate).
+        without a mixture (for a silent estimate: SIR NaN, SAR ``-inf``).
     sdr_mixture, si_sdr_mixture : float or None
         Of the mixture itself taken as the estimate (the "before"); None without a mixture.
     n_samples : int
@@ -376,7 +376,7 @@ def evaluate_files(
         ref = ref[-delay:]
         mix = None if mix is None else mix[-delay:]
     lengths = [ref.shape[0], est.shape[0]] + ([mix.shape[0]] if mix is not None else [])
-    if max(lengths) - min(lengths) > max(1, delay if delay > 0 else 0):
+    if max(lengths) - min(lengths) > 1:
         notes.append(f"lengths differ ({', '.join(f'{n / rate:.3f} s' for n in lengths)}): the first {min(lengths) / rate:.3f} s are scored")
     scores = score_separation(ref, est, mixture=mix)
     scores.sample_rate, scores.delay, scores.notes = rate, delay, notes
