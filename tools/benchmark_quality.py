@@ -465,7 +465,7 @@ def oracle_table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", action="append", metavar="NAME", help=f"method to run (repeat; default: {', '.join(DEFAULT_METHODS)}); see --list")
-    parser.add_argument("--all", action="store_true", help="run every method (about a minute each on a 2-core machine)")
+    parser.add_argument("--all", action="store_true", help="run every method (about 10 minutes; 25 with --swapped on a busy 2-core machine)")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
     parser.add_argument("--quick", action="store_true", help=f"heart+lung {' and '.join(QUICK_TRIPLES)} only, no groove (a check, not a result)")
     parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six)")
