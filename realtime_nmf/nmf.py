@@ -203,11 +203,10 @@ def _power_terms(V: np.ndarray, WH: np.ndarray, tmp: np.ndarray, beta: float) ->
         np.multiply(WH, WH, out=tmp)
         np.multiply(tmp, V, out=tmp)  # V * WH^-2
     elif beta == 0.5:
+        np.divide(V, WH, out=tmp)  # V * WH^-1
         np.sqrt(WH, out=WH)
         np.reciprocal(WH, out=WH)  # WH^-0.5
-        np.multiply(WH, WH, out=tmp)
-        np.multiply(tmp, WH, out=tmp)
-        np.multiply(tmp, V, out=tmp)  # V * WH^-1.5
+        np.multiply(tmp, WH, out=tmp)  # V * WH^-1.5
     elif beta == 1.5:
         np.sqrt(WH, out=WH)  # WH^0.5
         np.divide(V, WH, out=tmp)  # V * WH^-0.5
@@ -798,7 +797,8 @@ class FrameSolver:
         for it in range(self.n_iter):
             if beta == 2:
                 np.matmul(h, self._gram, out=den)
-                den += self.sparsity
+                if self.sparsity:
+                    den += self.sparsity
                 np.maximum(den, eps, out=den)
                 np.divide(self._vw[:n], den, out=num)
             else:
@@ -812,7 +812,8 @@ class FrameSolver:
                     _power_terms(v, wh, tmp, beta)
                     np.matmul(tmp, W, out=num)
                     np.matmul(wh, W, out=den)
-                    den += self.sparsity
+                    if self.sparsity:
+                        den += self.sparsity
                     np.maximum(den, eps, out=den)
                     np.divide(num, den, out=num)
                 if self.gamma != 1:

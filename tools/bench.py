@@ -229,14 +229,16 @@ def row_naive(setup: Setup, repeats: int):
     V = setup.V.astype(np.float64)
     n_iter = setup.settings.get("iterations", 20)
 
-    def run():  # what a notebook would write: allocate freely, float64, warm start, KL
+    beta = d.beta
+
+    def run():  # what a notebook would write: allocate freely, float64, plain warm start, textbook update
         H = np.empty((W.shape[1], V.shape[1]))
         h = np.full(W.shape[1], V[:, 0].sum() / W.sum())
         for m in range(V.shape[1]):
             v = V[:, m]
             for _ in range(n_iter):
-                h = h * (W.T @ (v / np.maximum(W @ h, 1e-10))) / W.sum(axis=0)
-                h = np.maximum(h, 1e-10)
+                wh = np.maximum(W @ h, 1e-10)
+                h = np.maximum(h * (W.T @ (v * wh ** (beta - 2))) / (W.T @ wh ** (beta - 1)), 1e-10)
             H[:, m] = h
         return H
 
@@ -371,9 +373,11 @@ def main() -> int:
             print("| method | us per frame, median [min-max] | real-time factor | divergence vs converged, SDR vs converged |")
             print("|---|---|---|---|")
             rows = [row_engine(setup, repeats)]
-            if setup.settings.get("iterations", 10) != 10:  # also at the default number of updates
-                rows.append(row_engine(with_settings(setup, iterations=10), repeats))
-            engine = min(row[4] for row in rows if float(row[3].split("|")[1].split()[0]) >= -0.1)  # fastest within 0.1 dB
+            for iterations in (10, 15, 20):  # also at other numbers of updates
+                if setup.settings.get("iterations", 10) != iterations:
+                    rows.append(row_engine(with_settings(setup, iterations=iterations), repeats))
+            within = [row[4] for row in rows if float(row[3].split("|")[1].split()[0]) >= -0.1]  # fastest within 0.1 dB
+            engine = min(within) if within else rows[0][4]
             rows += [row_sklearn_frames(setup, repeats, min(setup.n_frames, 150 if args.quick else 400)),
                      row_sklearn_whole(setup, repeats), row_naive(setup, repeats)]
             for name, cell, rtf, quality, _ in rows:
