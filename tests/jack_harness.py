@@ -161,11 +161,17 @@ class Loopback:
 
     def connect(self, timeout: float = 30.0) -> None:
         """Wait for a PortAudio stream's ports to appear, then wire the feeder and recorder to them."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        def ports():
             inputs = [p for p in self.feeder.get_ports(is_audio=True, is_input=True) if re.match(r"^PortAudio[^:]*:in_\d+$", p.name)]
             outputs = [p for p in self.feeder.get_ports(is_audio=True, is_output=True) if re.match(r"^PortAudio[^:]*:out_\d+$", p.name)]
-            if inputs and outputs:
+            return inputs, outputs
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            inputs, outputs = ports()
+            if inputs or outputs:
+                time.sleep(0.2)  # an input and output stream registers both sides
+                inputs, outputs = ports()
                 break
             time.sleep(0.05)
         else:

@@ -237,3 +237,35 @@ def test_a_failing_processor_does_not_stop_the_stream(jack_server, stethoscope, 
     errors = int(_summary_number(summary, r"engine errors: (\d+)"))
     assert errors >= 5 and "ValueError: processor fault for the test" in summary
     assert sf.info(str(tmp_path / "rec.wav")).frames == 3 * SR
+
+
+def test_a_file_to_the_speakers_and_the_microphone_to_a_file(jack_server, loopback, stethoscope, tmp_path):
+    """--input FILE plays a file through the engine to the output device; --input mic --output FILE records the result."""
+    preset = _preset_at(SR, tmp_path, stethoscope, "p48")
+    fed = _test_signal(stethoscope, SR, 3.0)
+    sf.write(tmp_path / "in.wav", fed, SR, subtype="FLOAT")
+    assert _finish(start_rtnmf("run", "--preset", preset, "--input", tmp_path / "in.wav", "--output", tmp_path / "file.wav"), sig=None)
+    reference, _ = sf.read(tmp_path / "file.wav", dtype="float32", always_2d=True)
+
+    # a file to the speakers: what reaches the JACK output is the file-mode output, delayed by the engine
+    process = start_rtnmf("run", "--preset", preset, "--input", tmp_path / "in.wav", "--quiet")
+    loopback.connect()
+    captured = loopback.play(np.zeros((6 * SR, 2), np.float32), freewheel=False)
+    summary = _finish(process, sig=None)  # ends by itself after the file
+    assert "engine errors: 0" in summary
+    heard = np.flatnonzero(np.abs(captured[:, 0]) > 1e-4)
+    assert heard.size > SR  # the stream started before the harness listened: compare a second from the middle
+    segment = captured[heard[0] + SR // 2 : heard[0] + SR // 2 + SR // 2, 0]
+    correlation = scipy.signal.correlate(reference[:, 0], segment, mode="valid", method="fft")
+    offset = int(np.argmax(correlation))
+    expected = reference[offset : offset + len(segment), 0]
+    assert 10 * np.log10(np.sum(expected**2) / np.sum((segment - expected) ** 2)) > 40.0
+    assert int(_summary_number(summary, r"delays by ([\d.]+) samples")) == 2047
+
+    # the microphone to a file, for a given duration
+    process = start_rtnmf("run", "--preset", preset, "--input", "mic", "--output", tmp_path / "mic.wav", "--duration", "2", "--quiet")
+    loopback.connect()
+    loopback.play(fed, tail=SR)
+    summary = _finish(process, sig=None)
+    assert "engine errors: 0" in summary and "mic.wav" in summary
+    assert sf.info(str(tmp_path / "mic.wav")).frames == 2 * SR
