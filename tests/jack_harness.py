@@ -56,6 +56,14 @@ def start_jack_server(log_path) -> subprocess.Popen:
     if ready.returncode != 0:
         stop_jack_server(process)
         raise RuntimeError(f"jackd did not start: {open(log_path).read()}")
+    # the server answers before PortAudio clients always find it: wait until a fresh one does
+    probe = "import sys, sounddevice as sd; sys.exit(0 if any(d['name'] == 'system' for d in sd.query_devices()) else 1)"
+    deadline = time.time() + 20
+    while subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode != 0:
+        if time.time() > deadline:
+            stop_jack_server(process)
+            raise RuntimeError(f"PortAudio does not see the JACK server: {open(log_path).read()}")
+        time.sleep(0.2)
     if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
         sd = sys.modules["sounddevice"]
         sd._terminate()
