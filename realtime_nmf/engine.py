@@ -353,7 +353,7 @@ class _DelayLine:
 
     def set_delay(self, delay: int) -> None:
         """Change the delay (no allocation: moves the read position)."""
-        self._fifo._read = self._fifo._written - int(delay)
+        self._fifo.keep_last(delay)
 
     def process(self, x: np.ndarray, out: np.ndarray) -> None:
         self._fifo.write(x)

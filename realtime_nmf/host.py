@@ -10,7 +10,7 @@ memory does not grow with the file's length.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -131,7 +131,6 @@ class FileRunStats:
     seconds: float = 0.0
     interrupted: bool = False
     clipped_samples: int = 0
-    notes: list = field(default_factory=list)
 
     @property
     def audio_seconds(self) -> float:
@@ -180,8 +179,6 @@ def process_file(
     if out_path.exists() and Path(input_path).resolve() == out_path.resolve():
         raise ParameterError(f"the output {str(out_path)!r} is the input file; choose another output name")
     stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, info.n_samples)
-    if info.sample_rate != int(processing_rate):
-        stats.notes.append(f"resampling {info.sample_rate} Hz -> {int(processing_rate)} Hz for processing, and back for the output")
     processor.prepare(processing_rate, info.n_channels)
     subtype = info.subtype if Path(input_path).suffix.lower() == out_path.suffix.lower() else None
     if subtype in (None, "VORBIS", "MPEG_LAYER_III", "OPUS"):

@@ -61,6 +61,10 @@ class SampleFifo:
         self._written += n
         return n
 
+    def keep_last(self, n: int) -> None:
+        """Drop or re-expose samples so that exactly the ``n`` most recently written ones are waiting (``n <= capacity``)."""
+        self._read = self._written - int(n)
+
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` with the oldest samples; zero-fill what is missing; return how many were real."""
         n = min(out.shape[0], self.available)
