@@ -43,15 +43,20 @@ def naive_gamma(beta):
     return 1.0
 
 
+def naive_model(W, H, beta):
+    """W @ H with the documented guard: plus EPS for every beta but 1 and 2."""
+    return W @ H + EPS if beta not in (1.0, 2.0) else np.maximum(W @ H, EPS)
+
+
 def naive_update_h(V, W, H, beta, sparsity=0.0, gamma=None):
-    WH = np.maximum(W @ H, EPS)
+    WH = naive_model(W, H, beta)
     num = W.T @ (V * WH ** (beta - 2))
     den = np.maximum(W.T @ WH ** (beta - 1) + sparsity, EPS)
     return np.maximum(H * (num / den) ** (naive_gamma(beta) if gamma is None else gamma), EPS)
 
 
 def naive_update_w(V, W, H, beta):
-    WH = np.maximum(W @ H, EPS)
+    WH = naive_model(W, H, beta)
     num = (V * WH ** (beta - 2)) @ H.T
     den = np.maximum(WH ** (beta - 1) @ H.T, EPS)
     return np.maximum(W * (num / den) ** naive_gamma(beta), EPS)
@@ -104,6 +109,27 @@ def test_update_h_matches_naive(rng, beta, sparsity):
 def test_update_w_matches_naive(rng, beta):
     V, W, H = random_problem(rng)
     np.testing.assert_allclose(nmf.update_w(V, W.copy(), H, beta), naive_update_w(V, W, H, beta), rtol=1e-10)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+@pytest.mark.parametrize("sparsity", [0.0, 0.3])
+@pytest.mark.parametrize("block", [1, 5, 23, 64])
+def test_update_hw_matches_naive_h_then_w(rng, beta, sparsity, block):
+    """The training sweep, block by block, equals the naive H update followed by the naive W update."""
+    V, W, H = random_problem(rng)
+    expected_h = naive_update_h(V, W, H, beta, sparsity)
+    expected_w = naive_update_w(V, W, expected_h, beta)
+    workspace = (np.empty((V.shape[0], block)), np.empty((V.shape[0], block)))
+    got_w, got_h = nmf.update_hw(V, W.copy(), H.copy(), beta, sparsity=sparsity, workspace=workspace)
+    np.testing.assert_allclose(got_h, expected_h, rtol=1e-10)
+    np.testing.assert_allclose(got_w, expected_w, rtol=1e-10)
+
+
+def test_sweep_workspace_fits_the_cache_budget():
+    V = np.zeros((1025, 5000), np.float32)
+    ratio, model = nmf.sweep_workspace(V)
+    assert ratio.shape == model.shape == (1025, nmf.SWEEP_BLOCK_BYTES // (4 * 1025))
+    assert nmf.sweep_workspace(np.zeros((1025, 7), np.float32))[0].shape == (1025, 7)
 
 
 @pytest.mark.parametrize("beta", BETAS)
