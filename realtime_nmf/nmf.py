@@ -819,10 +819,10 @@ class FrameSolver:
         self._colsum_raw = self.W.sum(axis=0).astype(np.float32)[:, None]  # sum over bins of each template
         self._gram = (self.Wt @ self.W).astype(np.float32) if self.beta == 2 else None
         rows = self.max_rows
-        self._wh = np.empty((rows, n_bins), np.float32)
-        self._tmp = np.empty((rows, n_bins), np.float32)
-        self._num = np.empty((rows, n_components), np.float32)
-        self._den = np.empty((rows, n_components), np.float32)
+        # the model rows then the ratio rows of a batch of n, and their products with W,
+        # sit next to each other, so that one matrix product serves both (beta not 1 or 2)
+        self._model_ratio = np.empty((2 * rows, n_bins), np.float32)
+        self._den_num = np.empty((2 * rows, n_components), np.float32)
         self._vw = np.empty((rows, n_components), np.float32)
         self._change = np.empty((rows, n_components), np.float32)
         self._row_change = np.empty((rows, 1), np.float32)
@@ -891,7 +891,8 @@ class FrameSolver:
         """
         n = v.shape[0]
         W, Wt = self.W, self.Wt
-        wh, tmp, num, den = self._wh[:n], self._tmp[:n], self._num[:n], self._den[:n]
+        model_ratio, den_num = self._model_ratio[: 2 * n], self._den_num[: 2 * n]
+        wh, tmp, den, num = model_ratio[:n], model_ratio[n:], den_num[:n], den_num[n:]
         change, done = self._change[:n], self._done[:n]
         beta, eps = self.beta, self.eps
         single = n == 1
@@ -914,8 +915,7 @@ class FrameSolver:
                     np.divide(num, self._colsum, out=num)
                 else:
                     _power_terms(v, wh, tmp, beta)
-                    np.matmul(tmp, W, out=num)
-                    np.matmul(wh, W, out=den)
+                    np.matmul(model_ratio, W, out=den_num)  # den <- wh @ W, num <- tmp @ W
                     if self.sparsity:
                         den += self.sparsity
                     np.maximum(den, eps, out=den)

@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python tools/bench.py [--quick] [--skip-memory]
+Usage: python tools/bench.py [--quick] [--skip-memory] [--only engine|training|memory]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -267,8 +267,13 @@ def callback_rows(setup: Setup, block_sizes=(64, 256, 1024)):
     return rows
 
 
-def training_rows(quick: bool):
-    """rtnmf's fit against sklearn NMF(solver='mu') on a 60 s clip, same beta, init and iterations."""
+def training_rows(quick: bool, repeats: int):
+    """rtnmf's fit against sklearn NMF(solver='mu') on a 60 s clip, same beta, init and iterations.
+
+    scikit-learn runs on float64 input (what ``np.abs`` of a float64 STFT gives, and what
+    the issue's baseline used) and on float32 input (what librosa's STFT gives; sklearn
+    then computes in float32 too). Each time is the median of ``repeats`` runs.
+    """
     from sklearn.decomposition import NMF
 
     parts = music_like(20.0 if quick else 60.0, sr=22050)
@@ -277,23 +282,49 @@ def training_rows(quick: bool):
     n_iter = 50 if quick else 200
     for beta, loss in ((1.0, "kullback-leibler"), (0.0, "itakura-saito"), (0.5, 0.5)):
         Vb = V + 1e-6 if beta <= 0.5 else V  # sklearn refuses zeros in the data for beta <= 0
-        started = time.perf_counter()
-        model = NMF(n_components=16, solver="mu", beta_loss=loss, init="nndsvda", max_iter=n_iter, tol=0.0, random_state=0)
-        activations = model.fit_transform(Vb.astype(np.float64).T)  # sklearn's W: our H.T
-        sk_time = time.perf_counter() - started
-        D_sk = beta_divergence(Vb, model.components_.T @ activations.T, beta)
+
+        def sklearn_fit(dtype):
+            model = NMF(n_components=16, solver="mu", beta_loss=loss, init="nndsvda", max_iter=n_iter, tol=0.0, random_state=0)
+            activations = model.fit_transform(Vb.astype(dtype).T)  # sklearn's W: our H.T
+            return model.components_.T @ activations.T
+
+        runs = {
+            "sklearn float64": lambda: sklearn_fit(np.float64),
+            "sklearn float32": lambda: sklearn_fit(np.float32),
+            "rtnmf": lambda: fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=n_iter),
+        }
+        times = {name: [] for name in runs}
+        results = {}
+        for _ in range(repeats):  # interleaved, so a busy spell slows every method alike
+            for name, run in runs.items():
+                started = time.perf_counter()
+                results[name] = run()
+                times[name].append(time.perf_counter() - started)
+        D_sk = beta_divergence(Vb, results["sklearn float64"], beta)
+        D_sk32 = beta_divergence(Vb, results["sklearn float32"], beta)
+        plain = results["rtnmf"]
+        # a separate run with the divergence checked every 10 iterations (those checks are
+        # part of its time) says when rtnmf first reached scikit-learn's final divergence
         trace = []
         started = time.perf_counter()
-        result = fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=10,
-                     callback=lambda it, value: trace.append((time.perf_counter() - started, it, value)))
-        ours_time = time.perf_counter() - started
-        # (the divergence checks every 10 iterations are part of that timed run)
+        fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=10,
+            callback=lambda it, value: trace.append((time.perf_counter() - started, it, value)))
         reach = next((t for t, it, value in trace if value <= D_sk * (1 + 1e-6)), None)
-        plain_started = time.perf_counter()
-        plain = fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=n_iter)
-        plain_time = time.perf_counter() - plain_started
-        rows.append((beta, V.shape, n_iter, sk_time, D_sk, plain_time, plain.divergence, reach, ours_time))
+        median = {name: float(np.median(values)) for name, values in times.items()}
+        rows.append((beta, V.shape, n_iter, median["sklearn float64"], D_sk, median["sklearn float32"], D_sk32,
+                     median["rtnmf"], plain.divergence, reach))
     return rows
+
+
+def print_training(quick: bool, repeats: int) -> None:
+    print(f"### training: rtnmf fit against sklearn NMF(solver='mu'), K 16, nndsvda, same iterations, tol 0, median of {repeats} runs\n")
+    print("| beta | spectrogram | iterations | sklearn float64 s | sklearn D | sklearn float32 s | its D | rtnmf s | rtnmf D "
+          "| rtnmf s to reach sklearn's D | speed-up vs float64 | vs float32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for beta, shape, n_iter, sk_time, D_sk, sk32_time, D_sk32, ours, D_ours, reach in training_rows(quick, repeats):
+        reach_text = f"{reach:.2f}" if reach is not None else "not reached"
+        print(f"| {beta:g} | {shape[0]} x {shape[1]} | {n_iter} | {sk_time:.2f} | {D_sk:.6g} | {sk32_time:.2f} | {D_sk32:.6g} "
+              f"| {ours:.2f} | {D_ours:.6g} | {reach_text} | {sk_time / ours:.1f}x | {sk32_time / ours:.1f}x |")
 
 
 def peak_rss_mb(args: list[str]) -> tuple[float, float]:
@@ -358,13 +389,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
+    parser.add_argument("--only", choices=("engine", "training", "memory"), help="run one part of the table")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
     repeats = 2 if args.quick else 5
+    training_repeats = 1 if args.quick else 3
+    parts = {args.only} if args.only else {"engine", "training"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
-        for setup in (heartbeat_setup(), heavy_setup(args.quick)):
+        for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
             d = setup.dictionary
             print(f"### {setup.name}: {d.sample_rate} Hz, n_fft {d.n_fft}, hop {d.hop_length} ({1000 * setup.hop_seconds:.1f} ms), "
                   f"{d.n_components} components, beta {d.beta:g}, keep {len(setup.keep)}, "
@@ -390,13 +424,9 @@ def main() -> int:
             for block, ms, p50, p99, mx, u50, u99, umax in callback_rows(setup):
                 print(f"| {block} | {ms:.1f} | {100 * p50:.1f}% | {100 * p99:.1f}% | {100 * mx:.1f}% | {u50:.0f} | {u99:.0f} | {umax:.0f} |")
             print()
-        print("### training: rtnmf fit against sklearn NMF(solver='mu'), K 16, nndsvda, same iterations, tol 0\n")
-        print("| beta | spectrogram | iterations | sklearn s | sklearn D | rtnmf s | rtnmf D | rtnmf s to reach sklearn's D | speed-up |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for beta, shape, n_iter, sk_time, D_sk, ours, D_ours, reach, _ in training_rows(args.quick):
-            reach_text = f"{reach:.2f}" if reach is not None else "not reached"
-            print(f"| {beta:g} | {shape[0]} x {shape[1]} | {n_iter} | {sk_time:.2f} | {D_sk:.6g} | {ours:.2f} | {D_ours:.6g} | {reach_text} | {sk_time / ours:.1f}x |")
-    if not args.skip_memory:
+        if "training" in parts:
+            print_training(args.quick, training_repeats)
+    if "memory" in parts:
         print("\n### memory (peak RSS of the whole process, VmHWM)\n")
         print("| run | peak RSS MB | `rtnmf info` (imports only) MB | wall s | spectrogram MB |")
         print("|---|---|---|---|---|")
