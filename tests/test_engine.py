@@ -40,6 +40,19 @@ def test_stft_istft_is_identity(n_fft, overlap, window):
     np.testing.assert_allclose(y, x, atol=2e-5)
 
 
+@pytest.mark.parametrize("n_fft, hop, window", [(256, 64, "hann"), (2048, 512, "hann"), (100, 30, "hamming")])
+def test_stft_equals_librosa_on_the_same_framing(n_fft, hop, window):
+    """librosa's STFT is the reference: with the signal zero-padded by n_fft - hop in front and
+    center=False, its frames are ours."""
+    librosa = pytest.importorskip("librosa", reason="librosa is the reference STFT")
+    x = np.random.default_rng(n_fft).standard_normal(5000)
+    ours = stft(x, n_fft, hop, window, dtype=np.complex128)[:, :, 0]
+    padded = np.concatenate([np.zeros(n_fft - hop), x, np.zeros(n_fft)])
+    reference = librosa.stft(padded, n_fft=n_fft, hop_length=hop, window=window, center=False)[:, : ours.shape[1]]
+    assert reference.shape == ours.shape
+    np.testing.assert_allclose(ours, reference, atol=1e-9 * np.abs(reference).max())
+
+
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("block_size", BLOCK_SIZES)
 def test_streaming_stft_is_identity_after_latency(rng, block_size, batch):
