@@ -21,6 +21,14 @@ Runs the user's flow end to end on every case and prints one table per method:
   clip with its own reference: what the notebook's listener does, an advantage the
   other two columns do not have). Medians last.
 
+Methods named ``proto:`` are prototypes of features the engine does not have, computed
+offline. Most are causal frame-wise features of the activations solved to convergence
+(:func:`prototype_estimate`; their "streaming" column is the prototype). ``proto:ctx*``
+(causal temporal context, :func:`context_estimate`) learns templates from every frame
+stacked with its past frames; its "streaming" column runs the engine's per-frame solver
+(:class:`realtime_nmf.nmf.FrameSolver`, same updates and warm starts) on the stacked
+frames, its "offline" column solves them to convergence.
+
 The second half is never used for training or choosing in the first two columns. With
 --oracle, context rows that do use it are added for the heart+lung cases: the ideal
 ratio and Wiener masks (the true parts' spectrograms) and supervised NMF with
@@ -48,11 +56,12 @@ sys.path.insert(0, str(ROOT))
 
 from realtime_nmf import defaults  # noqa: E402
 from realtime_nmf.audio import load  # noqa: E402
+from realtime_nmf.dictionary import Dictionary  # noqa: E402
 from realtime_nmf.evaluate import score_separation, select_components  # noqa: E402
-from realtime_nmf.nmf import mu_exponent, solve_activations  # noqa: E402
+from realtime_nmf.nmf import FrameSolver, fit, mu_exponent, solve_activations  # noqa: E402
 from realtime_nmf.offline import component_signals  # noqa: E402
 from realtime_nmf.processors import NMFSeparator  # noqa: E402
-from realtime_nmf.stft import istft, stft  # noqa: E402
+from realtime_nmf.stft import istft, magnitude_spectrogram, stft  # noqa: E402
 from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -77,6 +86,10 @@ class Method:
     from the target reference, background templates from the mixture with the target
     templates fixed: semi-supervised NMF). ``window`` is in seconds: ``n_fft`` is the
     power of two nearest it at each case's rate, the hop ``n_fft // hop_divisor``.
+    ``context`` > 0 (with ``training="mixture"``) makes a causal temporal-context
+    prototype: every analysis vector is the current magnitude frame stacked with the
+    ``context`` frames before it (see :class:`ContextDictionary` and
+    :func:`context_estimate`).
     """
 
     name: str
@@ -93,6 +106,8 @@ class Method:
     #: a causal, frame-wise feature the engine does not have, prototyped offline (see prototype_estimate)
     prototype: str | None = None
     prototype_options: dict = field(default_factory=dict)
+    #: past frames stacked under the current one (0: the frame-wise model of the engine)
+    context: int = 0
 
     def with_(self, name: str, description: str, **changes) -> "Method":
         separator = dict(self.separator, **changes.pop("separator", {}))
@@ -165,6 +180,11 @@ def _methods() -> dict[str, Method]:
         h.with_("proto:adapt4", "prototype: 4 free background templates learned while streaming, forgetting factor 0.98",
                 prototype="adapt", prototype_options=dict(n_free=4, forget=0.98)),
     ]
+    # causal temporal context, prototyped offline: templates span the current frame and the C frames before it
+    for c, k in ((2, 16), (4, 16), (8, 16), (2, 32), (4, 32)):
+        methods.append(DEFAULTS.with_(f"proto:ctx{c}" + ("" if k == DEFAULTS.n_components else f"+k{k}"),
+                                      f"prototype: temporal context, each frame stacked with its {c} past frames ({c} hops), "
+                                      f"beta 0.5, K {k}, mask from the current-frame slice", context=c, n_components=k))
     return {m.name: m for m in methods}
 
 
@@ -227,53 +247,249 @@ def load_cases(data: Path, triples=HLS_TRIPLES, groove: bool = True) -> list[Cas
 # the flow
 
 
-def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int]]:
-    """Learn from the first half only and choose the kept components as the listener would."""
+def stack_frames(V: np.ndarray, context: int) -> np.ndarray:
+    """Stack every frame of ``V (n_bins, n_frames)`` over its ``context`` past frames.
+
+    Returns
+    -------
+    np.ndarray [shape=((context + 1) * n_bins, n_frames), dtype=float32]
+        Rows ``lag * n_bins`` to ``(lag + 1) * n_bins`` of column ``m`` hold frame
+        ``m - lag`` (zeros for frames before the start).
+    """
+    n_bins, n_frames = V.shape
+    out = np.zeros(((context + 1) * n_bins, n_frames), np.float32)
+    for lag in range(min(context, n_frames - 1) + 1):
+        out[lag * n_bins : (lag + 1) * n_bins, lag:] = V[:, : n_frames - lag]
+    return out
+
+
+@dataclass
+class ContextDictionary:
+    """Templates spanning the current frame and the ``context`` frames before it (causal temporal context).
+
+    The stacked-frames form of convolutive NMF (Smaragdis 2004, "Non-negative matrix
+    factor deconvolution"; stacked frames as in the sliding-window exemplars of
+    Gemmeke, Virtanen and Hurmalainen 2011), restricted to past frames so that it adds
+    no latency: column ``m`` of the stacked spectrogram is frame ``m`` on top of frames
+    ``m - 1`` ... ``m - context`` (zeros before the clip's start, as a stream that has
+    just begun sees), and each template spans the same ``(context + 1) * n_bins`` rows.
+
+    Attributes
+    ----------
+    W : np.ndarray [shape=((context + 1) * n_bins, n_components)]
+        Stacked templates (unit L2 norm per column, as :func:`realtime_nmf.nmf.fit` leaves them).
+    context : int
+    current : Dictionary
+        The current-frame slice ``W[:n_bins]`` with the STFT settings and beta: the masks,
+        the audition signals and the separator are built from it.
+    """
+
+    W: np.ndarray
+    context: int
+    current: Dictionary
+
+    def stack(self, V: np.ndarray) -> np.ndarray:
+        """:func:`stack_frames` with this dictionary's context."""
+        return stack_frames(V, self.context)
+
+    def spectrum(self, y: np.ndarray) -> np.ndarray:
+        """Complex STFT ``(n_bins, n_frames)`` of a mono clip with the current slice's settings."""
+        d = self.current
+        return stft(np.asarray(y, np.float32)[:, None], d.n_fft, d.hop_length, d.window)[:, :, 0]
+
+    def decompose(self, y: np.ndarray, *, n_iter: int = 300, tol: float = 1e-5, sparsity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Like :func:`realtime_nmf.offline.decompose`: the clip's STFT and its activations against the stacked templates.
+
+        Returns
+        -------
+        S : np.ndarray [shape=(n_bins, n_frames), dtype=complex64]
+        H : np.ndarray [shape=(n_components, n_frames)]
+        """
+        S = self.spectrum(y)
+        H = solve_activations(self.stack(np.abs(S)), self.W, beta=self.current.beta, n_iter=n_iter, tol=tol, sparsity=sparsity)
+        return S, H
+
+
+def learn_context_dictionary(clip: np.ndarray, sample_rate: int, *, context: int, n_components: int, beta: float, n_fft: int,
+                             hop_length: int, sparsity: float = 0.0, n_iter: int = defaults.TRAIN_ITERATIONS) -> ContextDictionary:
+    """Stacked templates learned by :func:`realtime_nmf.nmf.fit` from the clip's stacked magnitude spectrogram.
+
+    Parameters
+    ----------
+    clip : np.ndarray [shape=(n_samples,)]
+    sample_rate : int
+    context : int >= 0
+        Past frames stacked under each frame (0 gives the templates of
+        :func:`realtime_nmf.training.learn_dictionary`).
+    n_components, beta, n_fft, hop_length, sparsity, n_iter
+        As for :func:`realtime_nmf.training.learn_dictionary` (the same initialisation,
+        seed and tolerance).
+
+    Returns
+    -------
+    ContextDictionary
+    """
+    V = magnitude_spectrogram(np.asarray(clip, np.float32), n_fft, hop_length, defaults.WINDOW)
+    n_bins = V.shape[0]
+    result = fit(stack_frames(V, context), n_components, beta=beta, n_iter=n_iter, tol=defaults.TRAIN_TOLERANCE, init=defaults.INIT,
+                 seed=defaults.SEED, sparsity=sparsity)
+    current = Dictionary(W=result.W[:n_bins], sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=defaults.WINDOW,
+                         beta=beta)
+    return ContextDictionary(W=result.W, context=context, current=current)
+
+
+def learn_from_mixture(method: Method, clip: np.ndarray, sample_rate: int, *, sparsity: float) -> tuple[Dictionary, ContextDictionary | None]:
+    """Unsupervised NMF of a clip with the method's settings.
+
+    Returns
+    -------
+    dictionary : Dictionary
+        The frame-wise dictionary (for a context method: the current-frame slice of the
+        stacked templates).
+    context : ContextDictionary or None
+        The stacked templates of a context method.
+    """
+    n_fft, hop = method.stft_settings(sample_rate)
+    options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=sparsity,
+                   n_iter=method.train_iterations)
+    if method.context:
+        context = learn_context_dictionary(clip, sample_rate, context=method.context, **options)
+        return context.current, context
+    return learn_dictionary([clip], sample_rate, **options), None
+
+
+def clip_components(dictionary: Dictionary, context: ContextDictionary | None, clip: np.ndarray, *, explained_only: bool) -> np.ndarray:
+    """Every component's signal in the clip (what ``rtnmf audition`` writes with ``explained_only``).
+
+    With stacked templates the activations are solved against them and each component's
+    mask uses the current-frame slice, as the prototype's separation does.
+    """
+    decomposition = {} if context is None else dict(zip(("S", "H"), context.decompose(clip)))
+    return component_signals(dictionary, clip, explained_only=explained_only, **decomposition)
+
+
+def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int], ContextDictionary | None]:
+    """Learn from the first half only and choose the kept components as the listener would.
+
+    Returns
+    -------
+    separator : NMFSeparator
+    keep : list of int
+    context : ContextDictionary or None
+        The stacked templates of a context method (the separator then holds their
+        current-frame slice, for its settings and kept components).
+    """
     n_fft, hop = method.stft_settings(case.sample_rate)
     mix, ref = case.mixture[case.train], case.target[case.train]
-    options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity,
-                   n_iter=method.train_iterations)
+    context = None
     if method.training == "mixture":
-        d = learn_dictionary([mix], case.sample_rate, **options)
+        d, context = learn_from_mixture(method, mix, case.sample_rate, sparsity=method.sparsity)
         # the audition files of the first half (rtnmf audition writes these signals), compared with its reference
-        keep = select_components(component_signals(d, mix, explained_only=True), ref) or "all"
+        keep = select_components(clip_components(d, context, mix, explained_only=True), ref) or "all"
     elif method.training in ("labelled", "semi"):
+        options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity,
+                       n_iter=method.train_iterations)
         roles = dict(background=[mix - ref]) if method.training == "labelled" else dict(mixtures=[mix])
         d = learn_labelled_dictionary([ref], case.sample_rate, target_components=method.target_components, **roles, **options)
         keep = "target"
     else:
         raise ValueError(f"unknown training {method.training!r}")
     separator = NMFSeparator(d, keep=keep, **method.separator)
-    return separator, separator.keep
+    return separator, separator.keep, context
 
 
 def seed_notebook(method: Method, case: Case) -> np.ndarray:
     """NMF of the test clip itself (offline), components chosen on that clip with its own reference, summed."""
-    n_fft, hop = method.stft_settings(case.sample_rate)
     mix, ref = case.mixture[case.test], case.target[case.test]
-    d = learn_dictionary([mix], case.sample_rate, n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop,
-                         n_iter=method.train_iterations)
-    components = component_signals(d, mix)
+    d, context = learn_from_mixture(method, mix, case.sample_rate, sparsity=0.0)  # the notebook's NMF has no penalty
+    components = clip_components(d, context, mix, explained_only=False)
     keep = select_components(components, ref)
     return components[keep].sum(axis=0) if keep else mix
 
 
 def run_case(method: Method, case: Case) -> dict:
     """Scores of the three ways on one case."""
-    separator, keep = build_separator(method, case)
+    separator, keep, context = build_separator(method, case)
     mix, ref = case.mixture[case.test], case.target[case.test]
-    estimates = {
-        "streaming": separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
-        else prototype_estimate(method, separator, mix),
-        "offline": separator.separate_offline(mix, converge=True),
-        "seed": seed_notebook(method, case),
-    }
+    if context is not None:
+        streaming = context_estimate(separator, context, mix, converge=False)
+        offline = context_estimate(separator, context, mix, converge=True)
+    else:
+        streaming = (separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
+                     else prototype_estimate(method, separator, mix))
+        offline = separator.separate_offline(mix, converge=True)
+    estimates = {"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}
     row = {"case": case.name, "dataset": case.dataset, "kept": len(keep), "n_components": separator.dictionary.n_components}
     for way, estimate in estimates.items():
         scores = score_separation(ref, estimate, mixture=mix)
         row[way] = {"sdri": scores.sdri, "si_sdri": scores.si_sdri}
     row["mixture_sdr"] = scores.sdr_mixture  # the "before" of every improvement: SDR of the test half as it is
     return row
+
+
+def kept_flags(separator: NMFSeparator) -> np.ndarray:
+    """Boolean flags of the separator's kept components."""
+    keep = np.zeros(separator.dictionary.n_components, bool)
+    keep[separator.keep] = True
+    return keep
+
+
+def ratio_mask(W: np.ndarray, H: np.ndarray, kept: np.ndarray, exponent: float) -> np.ndarray:
+    """``Vt**a / (Vt**a + Vr**a)`` with ``Vt = W_kept H_kept``, ``Vr`` the rest (the separator's ratio mask), for every frame."""
+    target = (W[:, kept] @ H[kept]) ** exponent
+    rest = (W[:, ~kept] @ H[~kept]) ** exponent
+    return target / (target + rest + defaults.EPS)
+
+
+def masked_signal(dictionary: Dictionary, S: np.ndarray, mask: np.ndarray, length: int) -> np.ndarray:
+    """The mixture's complex STFT ``S (n_bins, n_frames)`` through ``mask``, back to ``length`` samples."""
+    d = dictionary
+    return istft((S * mask)[:, :, None], d.n_fft, d.hop_length, d.window, length=length)[:, 0]
+
+
+def context_estimate(separator: NMFSeparator, context: ContextDictionary, mix: np.ndarray, *, converge: bool) -> np.ndarray:
+    """Separation with causal temporal context: activations against the stacked templates, mask from the current slice.
+
+    Parameters
+    ----------
+    separator : NMFSeparator
+        Holds the current-frame slice, the kept components and the per-frame settings.
+    context : ContextDictionary
+    mix : np.ndarray [shape=(n_samples,)]
+    converge : bool
+        True: every stacked frame solved to convergence (500 updates or a relative change
+        below 1e-6, as the "offline" column). False: what the engine would do with the
+        stacked templates, emulated with its :class:`realtime_nmf.nmf.FrameSolver` and its
+        settings: ``iterations`` updates per frame, frames solved in batches of
+        ``batch_frames``, each warm-started from the frame ``batch_frames`` earlier
+        blended with ``flat_start`` of a flat start.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples,)]
+    """
+    d, p = separator.dictionary, separator.params
+    if p["mask"] != "ratio":
+        raise ValueError("the context prototype builds ratio masks only")
+    S = context.spectrum(mix)
+    V = context.stack(np.abs(S))
+    if converge:
+        H = solve_activations(V, context.W, beta=d.beta, n_iter=500, tol=1e-6, sparsity=p["sparsity"])
+    else:
+        batch = p["batch_frames"]
+        solver = FrameSolver(context.W, beta=d.beta, n_iter=p["iterations"], tol=p["tolerance"], sparsity=p["sparsity"], max_rows=batch)
+        frames = np.ascontiguousarray(V.T)  # one stacked frame per row, the solver's orientation
+        rows = np.empty((frames.shape[0], d.n_components), np.float32)
+        for first in range(0, frames.shape[0], batch):
+            v, h = frames[first : first + batch], rows[first : first + batch]
+            if first == 0:
+                solver.start(v, h)
+            else:
+                h[...] = rows[first - batch : first - batch + h.shape[0]]
+                solver.warm_start(v, h, p["flat_start"])
+            solver.solve(v, h)
+        H = rows.T
+    return masked_signal(d, S, ratio_mask(d.W, H, kept_flags(separator), p["mask_exponent"]), mix.shape[0])
 
 
 def prototype_estimate(method: Method, separator: NMFSeparator, mix: np.ndarray) -> np.ndarray:
@@ -288,27 +504,22 @@ def prototype_estimate(method: Method, separator: NMFSeparator, mix: np.ndarray)
       Fevotte 2011): ``n_free`` extra background templates, never kept, are learned
       while streaming by multiplicative updates on statistics accumulated with a
       forgetting factor, the dictionary's templates staying fixed.
+
+    (Temporal context, which changes the templates themselves, is :func:`context_estimate`.)
     """
     d, options = separator.dictionary, method.prototype_options
     S = stft(mix[:, None], d.n_fft, d.hop_length, d.window)[:, :, 0]
     V = np.abs(S).astype(np.float32)
-    keep = np.zeros(d.n_components, bool)
-    keep[separator.keep] = True
+    keep = kept_flags(separator)
     eps = defaults.EPS
     exponent = separator.params["mask_exponent"]
-
-    def mask_of(W, h, kept):
-        target = (W[:, kept] @ h[kept]) ** exponent
-        rest = (W[:, ~kept] @ h[~kept]) ** exponent
-        return target / (target + rest + eps)
-
     if method.prototype in ("smooth", "floor"):
         H = solve_activations(V, d.W, beta=d.beta, n_iter=500, tol=1e-6)
         if method.prototype == "smooth":
             alpha = options["alpha"]
             for m in range(1, H.shape[1]):
                 H[:, m] = alpha * H[:, m - 1] + (1 - alpha) * H[:, m]
-        mask = mask_of(d.W, H, keep)
+        mask = ratio_mask(d.W, H, keep, exponent)
         if method.prototype == "floor":
             mask = options["floor"] + (1 - options["floor"]) * mask
     elif method.prototype == "adapt":
@@ -330,7 +541,7 @@ def prototype_estimate(method: Method, separator: NMFSeparator, mix: np.ndarray)
             for _ in range(30):
                 wh = np.maximum(W @ h, eps)
                 h = np.maximum(h * ((W.T @ (v * wh ** (beta - 2))) / np.maximum(W.T @ wh ** (beta - 1), eps)) ** gamma, eps)
-            mask[:, m] = mask_of(W, h[:, None], kept)[:, 0]
+            mask[:, m] = ratio_mask(W, h[:, None], kept, exponent)[:, 0]
             wh = np.maximum(W @ h, eps)
             hf = h[d.n_components:]
             numerator = forget * numerator + np.outer(v * wh ** (beta - 2), hf)
@@ -339,7 +550,7 @@ def prototype_estimate(method: Method, separator: NMFSeparator, mix: np.ndarray)
             free /= np.maximum(np.linalg.norm(free, axis=0), eps)
     else:
         raise ValueError(f"unknown prototype {method.prototype!r}")
-    return istft((S * mask)[:, :, None], d.n_fft, d.hop_length, d.window, length=mix.shape[0])[:, 0]
+    return masked_signal(d, S, mask, mix.shape[0])
 
 
 def median_row(rows: list[dict], name: str, of: str) -> dict:
@@ -465,7 +676,7 @@ def oracle_table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", action="append", metavar="NAME", help=f"method to run (repeat; default: {', '.join(DEFAULT_METHODS)}); see --list")
-    parser.add_argument("--all", action="store_true", help="run every method (about 10 minutes; 25 with --swapped on a busy 2-core machine)")
+    parser.add_argument("--all", action="store_true", help="run every method (about 13 minutes; 30 with --swapped on a busy 2-core machine)")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
     parser.add_argument("--quick", action="store_true", help=f"heart+lung {' and '.join(QUICK_TRIPLES)} only, no groove (a check, not a result)")
     parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six)")
