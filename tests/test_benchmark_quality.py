@@ -43,6 +43,20 @@ def test_quick_benchmark_gives_the_table_and_streaming_matches_offline(tmp_path)
     assert "| method | heart+lung median SDRi: streaming |" in out and "| before |" in out and "| defaults |" in out
 
 
+@pytest.mark.data
+def test_static_wiener_baseline_row(tmp_path):
+    data_path("hls_cmds", "exact_sum_mix")
+    result = run_tool("--method", "baseline:static-wiener", "--files", "0087,0118", "--no-groove", "--json", tmp_path / "b.json")
+    assert result.returncode == 0, result.stderr
+    (method,) = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert method["method"] == "baseline:static-wiener"
+    for row in method["rows"] + method["medians"]:
+        assert row["offline"] == row["streaming"] and row["seed"] == {"sdri": None, "si_sdri": None}  # one filter, no seed notebook
+        assert np.isfinite([row["streaming"]["sdri"], row["streaming"]["si_sdri"]]).all()
+    assert all(row["streaming"]["sdri"] > 0 for row in method["rows"])  # an equaliser learned on the first half already helps
+    assert "| baseline:static-wiener |" in result.stdout and "| n/a |" in result.stdout
+
+
 def test_benchmark_without_the_data_says_so_and_exits_0(tmp_path):
     result = run_tool("--data", tmp_path / "nothing")
     assert result.returncode == 0 and "shared data not found" in result.stdout
@@ -51,5 +65,6 @@ def test_benchmark_without_the_data_says_so_and_exits_0(tmp_path):
 def test_benchmark_lists_its_methods_and_refuses_unknown_ones():
     listing = run_tool("--list")
     assert listing.returncode == 0 and "before" in listing.stdout and "defaults" in listing.stdout and "labelled" in listing.stdout
+    assert "baseline:static-wiener" in listing.stdout
     unknown = run_tool("--method", "magic")
     assert unknown.returncode == 2 and "unknown method 'magic'" in unknown.stderr

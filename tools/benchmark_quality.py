@@ -29,6 +29,14 @@ stacked with its past frames; its "streaming" column runs the engine's per-frame
 (:class:`realtime_nmf.nmf.FrameSolver`, same updates and warm starts) on the stacked
 frames, its "offline" column solves them to convergence.
 
+Methods named ``baseline:`` are not NMF. ``baseline:static-wiener``
+(:func:`static_wiener_estimate`) is a fixed per-frequency gain (a static Wiener filter,
+an equaliser) learned from the first half's target reference and background, the
+information the labelled methods use, applied to the second half's mixture STFT at the
+defaults' STFT settings: causal, with the engine's latency. Its "streaming" column is
+the filter, its "offline" column the same filter (printed again), and it has no seed
+notebook column (n/a).
+
 The second half is never used for training or choosing in the first two columns. With
 --oracle, context rows that do use it are added for the heart+lung cases: the ideal
 ratio and Wiener masks (the true parts' spectrograms) and supervised NMF with
@@ -90,6 +98,8 @@ class Method:
     prototype: every analysis vector is the current magnitude frame stacked with the
     ``context`` frames before it (see :class:`ContextDictionary` and
     :func:`context_estimate`).
+    ``baseline`` names a separator that is not NMF (``"static-wiener"``:
+    :func:`static_wiener_estimate`); only the STFT settings are then used.
     """
 
     name: str
@@ -108,6 +118,8 @@ class Method:
     prototype_options: dict = field(default_factory=dict)
     #: past frames stacked under the current one (0: the frame-wise model of the engine)
     context: int = 0
+    #: a separator that is not NMF, for comparison (see static_wiener_estimate)
+    baseline: str | None = None
 
     def with_(self, name: str, description: str, **changes) -> "Method":
         separator = dict(self.separator, **changes.pop("separator", {}))
@@ -185,6 +197,11 @@ def _methods() -> dict[str, Method]:
         methods.append(DEFAULTS.with_(f"proto:ctx{c}" + ("" if k == DEFAULTS.n_components else f"+k{k}"),
                                       f"prototype: temporal context, each frame stacked with its {c} past frames ({c} hops), "
                                       f"beta 0.5, K {k}, mask from the current-frame slice", context=c, n_components=k))
+    # not NMF: what a fixed equaliser learned from the same labelled first half does (the defaults' STFT settings)
+    methods.append(DEFAULTS.with_("baseline:static-wiener",
+                                  "baseline, not NMF: fixed per-frequency gain Pt / (Pt + Pb), mean power spectra of the first half's "
+                                  "target reference and background (mixture - reference); offline = the same filter, no seed notebook",
+                                  baseline="static-wiener"))
     return {m.name: m for m in methods}
 
 
@@ -408,23 +425,69 @@ def seed_notebook(method: Method, case: Case) -> np.ndarray:
 
 
 def run_case(method: Method, case: Case) -> dict:
-    """Scores of the three ways on one case."""
-    separator, keep, context = build_separator(method, case)
+    """Scores of the three ways on one case (a baseline has no seed notebook: None, and no components)."""
     mix, ref = case.mixture[case.test], case.target[case.test]
-    if context is not None:
-        streaming = context_estimate(separator, context, mix, converge=False)
-        offline = context_estimate(separator, context, mix, converge=True)
+    if method.baseline is not None:
+        if method.baseline != "static-wiener":
+            raise ValueError(f"unknown baseline {method.baseline!r}")
+        streaming = static_wiener_estimate(method, case)
+        estimates = {"streaming": streaming, "offline": streaming, "seed": None}  # one filter: offline is the same
+        row = {"case": case.name, "dataset": case.dataset, "kept": None, "n_components": None}
     else:
-        streaming = (separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
-                     else prototype_estimate(method, separator, mix))
-        offline = separator.separate_offline(mix, converge=True)
-    estimates = {"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}
-    row = {"case": case.name, "dataset": case.dataset, "kept": len(keep), "n_components": separator.dictionary.n_components}
+        separator, keep, context = build_separator(method, case)
+        if context is not None:
+            streaming = context_estimate(separator, context, mix, converge=False)
+            offline = context_estimate(separator, context, mix, converge=True)
+        else:
+            streaming = (separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
+                         else prototype_estimate(method, separator, mix))
+            offline = separator.separate_offline(mix, converge=True)
+        estimates = {"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}
+        row = {"case": case.name, "dataset": case.dataset, "kept": len(keep), "n_components": separator.dictionary.n_components}
+    scored = {}  # by estimate, so that an estimate given twice is scored once
     for way, estimate in estimates.items():
-        scores = score_separation(ref, estimate, mixture=mix)
+        if estimate is None:
+            row[way] = {"sdri": None, "si_sdri": None}
+            continue
+        if id(estimate) not in scored:
+            scored[id(estimate)] = score_separation(ref, estimate, mixture=mix)
+        scores = scored[id(estimate)]
         row[way] = {"sdri": scores.sdri, "si_sdri": scores.si_sdri}
     row["mixture_sdr"] = scores.sdr_mixture  # the "before" of every improvement: SDR of the test half as it is
     return row
+
+
+def static_wiener_estimate(method: Method, case: Case) -> np.ndarray:
+    """A fixed per-frequency gain learned from the first half, applied to the second half's mixture (not NMF).
+
+    The gain is ``G(f) = Pt(f) / (Pt(f) + Pb(f))``, with ``Pt`` and ``Pb`` the mean power
+    spectra over the training half of the target reference and of the background
+    (mixture minus reference): a static Wiener filter, the same for every frame, learned
+    from the information the labelled methods use. It multiplies the test half's complex
+    STFT (the mixture's phase kept) and the result is resynthesised as the engine does.
+
+    Parameters
+    ----------
+    method : Method
+        Gives the STFT settings (:meth:`Method.stft_settings` at the case's rate) and the
+        window is the defaults' (``defaults.WINDOW``).
+    case : Case
+        ``case.train`` is learned from, ``case.test`` filtered (so ``--swapped`` swaps them).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_test_samples,), dtype=float32]
+        The estimate of the test half's target, time-aligned with it.
+    """
+    n_fft, hop = method.stft_settings(case.sample_rate)
+    window = defaults.WINDOW
+    train_mix, train_ref = case.mixture[case.train], case.target[case.train]
+    target, background = (magnitude_spectrogram(x, n_fft, hop, window, power=2.0).mean(axis=1, dtype=np.float64)
+                          for x in (train_ref, train_mix - train_ref))
+    gain = (target / (target + background + defaults.EPS)).astype(np.float32)
+    mix = case.mixture[case.test]
+    S = stft(mix[:, None], n_fft, hop, window)[:, :, 0]
+    return filtered_signal(S, gain[:, None], n_fft, hop, window, mix.shape[0])
 
 
 def kept_flags(separator: NMFSeparator) -> np.ndarray:
@@ -441,10 +504,15 @@ def ratio_mask(W: np.ndarray, H: np.ndarray, kept: np.ndarray, exponent: float) 
     return target / (target + rest + defaults.EPS)
 
 
+def filtered_signal(S: np.ndarray, mask: np.ndarray, n_fft: int, hop_length: int, window: str, length: int) -> np.ndarray:
+    """The mixture's complex STFT ``S (n_bins, n_frames)`` times ``mask`` (broadcast), back to ``length`` samples."""
+    return istft((S * mask)[:, :, None], n_fft, hop_length, window, length=length)[:, 0]
+
+
 def masked_signal(dictionary: Dictionary, S: np.ndarray, mask: np.ndarray, length: int) -> np.ndarray:
-    """The mixture's complex STFT ``S (n_bins, n_frames)`` through ``mask``, back to ``length`` samples."""
+    """:func:`filtered_signal` with the dictionary's STFT settings."""
     d = dictionary
-    return istft((S * mask)[:, :, None], d.n_fft, d.hop_length, d.window, length=length)[:, 0]
+    return filtered_signal(S, mask, d.n_fft, d.hop_length, d.window, length)
 
 
 def context_estimate(separator: NMFSeparator, context: ContextDictionary, mix: np.ndarray, *, converge: bool) -> np.ndarray:
@@ -557,7 +625,8 @@ def median_row(rows: list[dict], name: str, of: str) -> dict:
     out = {"case": name, "dataset": "median", "kept": None, "n_components": None, "of": of,
            "mixture_sdr": float(np.median([r["mixture_sdr"] for r in rows]))}
     for way in ("streaming", "offline", "seed"):
-        out[way] = {key: float(np.median([r[way][key] for r in rows])) for key in ("sdri", "si_sdri")}
+        values = {key: [r[way][key] for r in rows] for key in ("sdri", "si_sdri")}
+        out[way] = {key: None if None in v else float(np.median(v)) for key, v in values.items()}  # None: a column the method has not
     return out
 
 
@@ -599,7 +668,7 @@ def oracle_rows(method: Method, cases: list[Case]) -> list[dict]:
         row = {"case": case.name}
         for name, exponent in (("ideal ratio mask", 1.0), ("ideal Wiener mask", 2.0)):
             mask = T**exponent / (T**exponent + R**exponent + 1e-12)
-            y = istft((S * mask)[:, :, None], n_fft, hop, "hann", length=mix.shape[0])[:, 0]
+            y = filtered_signal(S, mask, n_fft, hop, "hann", mix.shape[0])
             row[name] = score_separation(ref, y, mixture=mix).sdri
         d = learn_labelled_dictionary([ref], case.sample_rate, background=[rest], n_components=method.n_components, beta=method.beta,
                                       n_fft=n_fft, hop_length=hop, n_iter=method.train_iterations)
