@@ -18,9 +18,10 @@ the divergence non-increasing for every ``beta >= 0``. An optional L1 penalty
 ``sparsity * sum(H)`` is added to the denominator of the H update. One epsilon,
 :data:`realtime_nmf.defaults.EPS`, guards against division by zero and keeps values out
 of the denormal range: every denominator, every entry of ``W`` and ``H`` is floored at it,
-and it is added to the model ``W @ H`` for every beta but 1 and 2 (the updates raise the
-model to the power ``beta - 2``; for beta = 1 the floors on ``W`` and ``H`` already keep
-``W @ H > 0``, and beta = 2 needs no ratio).
+and it is added to the model ``W @ H`` for every beta but 2, which needs no ratio (the
+updates raise the model to the power ``beta - 2``). Training skips it for beta = 1, where
+the floors on ``W`` and ``H`` already keep ``W @ H > 0``; :class:`FrameSolver` keeps it,
+since a dictionary read from disk may hold a frequency row of zeros.
 Adding it rather than taking a maximum costs an eighth as much and changes the model by
 at most ``EPS``.
 
