@@ -125,6 +125,17 @@ def test_update_hw_matches_naive_h_then_w(rng, beta, sparsity, block):
     np.testing.assert_allclose(got_w, expected_w, rtol=1e-10)
 
 
+@pytest.mark.parametrize("beta", BETAS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-9), (np.float32, 1e-6)])
+def test_training_objective_equals_the_divergence(rng, beta, dtype, rtol):
+    """fit's objective (V-only sums precomputed, the model summed from W and H) equals beta_divergence plus the penalty."""
+    V, W, H = (x.astype(dtype) for x in random_problem(rng, n_bins=40, n_frames=57, k=5))
+    objective = nmf._Objective(V, beta, (np.empty((40, 16), dtype), np.empty((40, 16), dtype)))
+    expected = naive_divergence(V, W.astype(float) @ H.astype(float), beta)
+    assert objective(W, H) == pytest.approx(expected, rel=rtol)
+    assert objective(W, H, 0.3) == pytest.approx(expected + 0.3 * H.astype(float).sum(), rel=rtol)
+
+
 def test_sweep_workspace_fits_the_cache_budget():
     V = np.zeros((1025, 5000), np.float32)
     ratio, model = nmf.sweep_workspace(V)
