@@ -8,6 +8,7 @@ any output file.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -243,7 +244,10 @@ def _run_live(args, presets) -> int:
 def cmd_devices(args) -> int:
     from .live import device_table
 
-    print(device_table())
+    table = device_table()
+    if table.startswith("no audio devices found"):
+        raise RealtimeNMFError(table)  # nothing to choose from: say so on stderr and exit non-zero, like rtnmf run does
+    print(table)
     return 0
 
 
@@ -251,10 +255,12 @@ def _parse_evaluation_latency(value: str):
     if value == "auto":
         return value
     try:
-        samples = int(value)
+        samples = float(value)  # a live run prints its delay with a decimal ("3534.0 samples"): take it as printed
     except ValueError:
-        raise RealtimeNMFError(f"--latency {value!r} must be a whole number of samples (e.g. 0, or the delay a live run printed) or auto") from None
-    return samples
+        samples = float("nan")
+    if not math.isfinite(samples):
+        raise RealtimeNMFError(f"--latency {value!r} must be a number of samples (e.g. 0, or the delay a live run printed) or auto")
+    return int(round(samples))
 
 
 def cmd_evaluate(args) -> int:
@@ -339,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     preset_commands.required = True
     q = preset_commands.add_parser("new", help="save a preset: a dictionary and the components to keep",
                                    description="Save a preset. Without -o it goes to the user preset folder, with a copy of the dictionary.")
-    q.add_argument("name", metavar="NAME", help="preset name (letters, digits, '_', '-')")
+    q.add_argument("name", metavar="NAME", help="preset name (letters, digits, '_', '-', '.')")
     q.add_argument("--dictionary", required=True, metavar="DICT.npz", help="dictionary file")
     q.add_argument("--keep", required=True, metavar="SPEC", help="components to keep: indices, ranges and labels, e.g. 0,3,5 or 0-3 or heart or all")
     q.add_argument("-o", "--output", default=None, metavar="FILE.yaml", help="where to write the preset (default: the user preset folder)")

@@ -240,6 +240,15 @@ def test_file_mode_works_without_portaudio_and_live_mode_says_what_is_missing(cl
     assert "live audio needs the sounddevice package" in live.stderr
 
 
+def test_devices_without_any_device_is_an_error(monkeypatch, capsys):
+    import realtime_nmf.live
+
+    monkeypatch.setattr(realtime_nmf.live, "device_table", lambda: "no audio devices found (no sound card, or no sound server running)")
+    assert main(["devices"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("rtnmf: error: no audio devices found") and not captured.out
+
+
 def test_bundled_presets_work_from_a_non_editable_install(tmp_path):
     """Build and install the package (not editable) into a folder and use a bundled preset from elsewhere."""
     target = tmp_path / "site"

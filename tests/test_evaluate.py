@@ -151,10 +151,15 @@ def test_cli_prints_the_table(files, capsys):
     assert "found 400 samples (50.0 ms) behind the reference" in captured.err
     assert "give the mixture (--mixture)" in captured.out
 
+    # the delay as a live run prints it ("the engine delays by 2400.0 samples")
+    assert main(["evaluate", "--reference", str(folder / "ref.wav"), "--estimate", str(folder / "live.wav"), "--latency", "2400.0"]) == 0
+    assert "the estimate moved back by 400 samples" in capsys.readouterr().out
+
 
 @pytest.mark.parametrize("args, message", [
     (["--estimate", "{d}/est.wav", "--reference", "{d}/nothing.wav"], "does not exist"),
-    (["--estimate", "{d}/est.wav", "--reference", "{d}/ref.wav", "--latency", "soon"], "--latency 'soon' must be a whole number"),
+    (["--estimate", "{d}/est.wav", "--reference", "{d}/ref.wav", "--latency", "soon"], "--latency 'soon' must be a number of samples"),
+    (["--estimate", "{d}/est.wav", "--reference", "{d}/ref.wav", "--latency", "nan"], "--latency 'nan' must be a number of samples"),
     (["--estimate", "{d}/est.wav", "--reference", "{d}/ref.wav", "--mixture", "{d}/ref.wav"], "the mixture equals the reference"),
     (["--estimate", "{d}/est.wav", "--reference", "{d}/ref.wav", "--latency", "auto", "--max-latency", "0"], "max_latency=0.0 must be"),
 ])
