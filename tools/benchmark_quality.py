@@ -732,10 +732,10 @@ def summary_table(results: list[dict]) -> str:
 def oracle_table(rows: list[dict]) -> str:
     names = [key for key in rows[0] if key != "case"]
     lines = ["oracle context (uses the test half's true parts; not achievable by a separator):",
-             f"{'case':24}  " + "  ".join(f"{name[:34]:>34}" for name in names)]
+             f"{'case':24}  " + "  ".join(f"{name:>{len(name)}}" for name in names)]
     for row in rows:
-        lines.append(f"{row['case']:24}  " + "  ".join(f"{_db(row[name]):>34}" for name in names))
-    lines.append(f"{'median':24}  " + "  ".join(f"{_db(float(np.median([r[name] for r in rows]))):>34}" for name in names))
+        lines.append(f"{row['case']:24}  " + "  ".join(f"{_db(row[name]):>{len(name)}}" for name in names))
+    lines.append(f"{'median':24}  " + "  ".join(f"{_db(float(np.median([r[name] for r in rows]))):>{len(name)}}" for name in names))
     return "\n".join(lines)
 
 

@@ -82,6 +82,12 @@ class RssSampler:
         return after[0], max(after), max(after) - after[0]
 
 
+def rss_report(first: float, peak: float, growth: float) -> str:
+    if growth != growth:  # fewer than 3 samples after the warm-up: the run ended too soon to measure
+        return "  RSS not measured: the run ended within its warm-up (give more --minutes, e.g. 10 for file mode)"
+    return f"  RSS {first:.1f} MB once running, {peak:.1f} MB at most: growth {growth:.2f} MB (limit {RSS_LIMIT_MB} MB)"
+
+
 def write_long_recording(path: Path, minutes: float, sample_rate: int = 4000) -> int:
     """A stethoscope-like recording of the given length, written block by block; returns its length in samples."""
     parts = synthesize_stethoscope(duration=60.0, sample_rate=sample_rate)
@@ -121,7 +127,7 @@ def soak_file(minutes: float, folder: Path) -> bool:
     ok = process.returncode == 0 and frames == total and growth < RSS_LIMIT_MB
     print(f"file mode: {minutes:g} min of audio ({total} samples at 4 kHz) in {wall:.1f} s ({minutes * 60 / wall:.0f}x real time)")
     print(f"  output length {frames} samples ({'equal to' if frames == total else 'DIFFERENT from'} the input)")
-    print(f"  RSS {first:.1f} MB once running, {peak:.1f} MB at most: growth {growth:.2f} MB (limit {RSS_LIMIT_MB} MB)")
+    print(rss_report(first, peak, growth))
     if process.returncode != 0:
         print(stderr)
     print("  PASS" if ok else "  FAIL")
@@ -167,7 +173,7 @@ def soak_live(minutes: float, folder: Path) -> bool:
           and "finalised" in stdout and growth < RSS_LIMIT_MB)
     print(f"live (JACK freewheel): {minutes:g} min of audio at 48 kHz in {wall:.1f} s")
     print("  " + "\n  ".join(stdout.strip().splitlines()))
-    print(f"  RSS {first:.1f} MB once running, {peak:.1f} MB at most: growth {growth:.2f} MB (limit {RSS_LIMIT_MB} MB)")
+    print(rss_report(first, peak, growth))
     if process.returncode != 0:
         print(stderr)
     print("  PASS" if ok else "  FAIL")
