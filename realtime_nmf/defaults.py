@@ -28,6 +28,20 @@ WINDOW = "hann"
 TARGET_LABEL = "target"
 BACKGROUND_LABEL = "background"
 POWER = 1.0  # magnitude spectrogram
+# online (out-of-core) training, rtnmf train --online (realtime_nmf.online_training)
+#: Frames per mini-batch at most.
+ONLINE_BATCH_FRAMES = 1024
+#: Consecutive frames of one recording in a mini-batch: a mini-batch gathers runs of this length from random places.
+ONLINE_RUN_FRAMES = 64
+#: Passes over the frames.
+ONLINE_PASSES = 3
+#: Weight the statistics keep each time a mini-batch of ONLINE_BATCH_FRAMES frames is added.
+ONLINE_FORGET = 0.2
+#: Updates of each mini-batch's activations at most, and the relative change that ends them sooner.
+ONLINE_SOLVER_ITERATIONS = 20
+ONLINE_SOLVER_TOLERANCE = 1e-4
+#: Frames sampled to initialise the templates (the signs of the nndsvda templates).
+ONLINE_INIT_FRAMES = 8192
 #: Target window length in seconds when ``n_fft`` is not given (see :func:`default_n_fft`).
 WINDOW_SECONDS = 0.05
 #: hop = n_fft // HOP_DIVISOR when the hop length is not given.
