@@ -36,12 +36,14 @@ from .audio import StreamResampler, audio_info, read_blocks, resample
 from .errors import AudioFileError, ParameterError
 from .stft import analysis_window, n_frames_for, validate_stft_settings
 
-__all__ = ["FrameReader", "OpenFiles", "read_runs", "resampled_length"]
+__all__ = ["FrameReader", "ArrayFrames", "OpenFiles", "read_runs", "resampled_length"]
 
 #: Seconds of context read on each side of a piece that is resampled on its own.
 RESAMPLE_CONTEXT = 0.1
 #: Source samples per block when a file is streamed.
 STREAM_BLOCK = 1 << 16
+#: Samples transformed by one FFT call (about 1 MB of frames).
+FFT_SAMPLES = 1 << 18
 
 
 def resampled_length(n_samples: int, sr_in: int, sr_out: int) -> int:
@@ -186,9 +188,17 @@ class FrameReader:
         np.multiply(frames, _window(self.window, self.n_fft), out=out)
 
     def _spectrum(self, frames: np.ndarray) -> np.ndarray:
-        """``|rfft(frames)|**power`` as ``(n_bins, n_frames)`` float32, the way :func:`realtime_nmf.stft.magnitude_spectrogram` computes it."""
-        V = np.abs(np.fft.rfft(frames, axis=-1)).T
-        return np.ascontiguousarray(V if self.power == 1.0 else V**self.power, dtype=np.float32)
+        """``|rfft(frames)|**power`` as ``(n_bins, n_frames)`` float32, the way :func:`realtime_nmf.stft.magnitude_spectrogram` computes it.
+
+        The FFT runs on at most :data:`FFT_SAMPLES` samples at a time: its temporaries
+        take about five times its input.
+        """
+        V = np.empty((self.n_bins, frames.shape[0]), np.float32)
+        step = max(1, FFT_SAMPLES // self.n_fft)
+        for start in range(0, frames.shape[0], step):
+            magnitude = np.abs(np.fft.rfft(frames[start : start + step], axis=-1)).T
+            V[:, start : start + step] = magnitude if self.power == 1.0 else magnitude**self.power
+        return V
 
     def _samples(self, first: int, last: int, handle=None) -> np.ndarray:
         """Mono samples ``first`` to ``last - 1`` at ``sample_rate``, zeros outside the clip (``handle``: the open file)."""
@@ -225,7 +235,8 @@ class FrameReader:
             handle.seek(lo)
             block = handle.read(hi - lo, dtype="float32", always_2d=True)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise AudioFileError(f"cannot read {self.path!r}: {exc}") from None
+            raise AudioFileError(f"cannot read samples {lo} to {hi} of {self.path!r} ({exc}); "
+                                 "was the file truncated or changed while training?") from None
         if block.shape[0] != hi - lo:
             raise AudioFileError(f"{self.path!r} ended after {lo + block.shape[0]} of the {self.source_samples} samples its header announces; "
                                  "the file is truncated or changed while training")
@@ -240,6 +251,37 @@ class FrameReader:
         if resampler is not None:
             yield resampler.process(np.zeros((0, 1), np.float32), last=True)[:, 0]
         yield None
+
+
+class ArrayFrames:
+    """Frames that are already a matrix (a spectrogram in memory), read like a :class:`FrameReader`.
+
+    Lets online training run on a given non-negative matrix, e.g. to compare it with
+    batch NMF on the same data.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], non-negative
+    name : str
+    """
+
+    path = None
+
+    def __init__(self, V: np.ndarray, name: str = "matrix"):
+        self.V = np.ascontiguousarray(V, dtype=np.float32)
+        if self.V.ndim != 2 or not np.isfinite(self.V).all() or (self.V < 0).any():
+            raise ParameterError(f"{name} must be a finite, non-negative (n_bins, n_frames) matrix")
+        self.n_bins, self.n_frames = self.V.shape
+        self.name = name
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Columns ``start`` to ``stop - 1``, ``(n_bins, stop - start)``."""
+        return read_runs([self], [(0, start, stop)])
+
+    def chunks(self, chunk_frames: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Every column in order, ``chunk_frames`` at a time: ``(start, V)``."""
+        for start in range(0, self.n_frames, int(chunk_frames)):
+            yield start, self.V[:, start : start + int(chunk_frames)]
 
 
 class OpenFiles:
@@ -286,7 +328,7 @@ def read_runs(readers: Sequence[FrameReader], runs, files: OpenFiles | None = No
 
     Parameters
     ----------
-    readers : sequence of FrameReader
+    readers : sequence of FrameReader or ArrayFrames
         With the same STFT settings.
     runs : sequence of (clip, start, stop)
         ``readers[clip]``'s frames ``start`` to ``stop - 1`` (``0 <= start < stop <= n_frames``).
@@ -305,10 +347,18 @@ def read_runs(readers: Sequence[FrameReader], runs, files: OpenFiles | None = No
     runs = [(int(clip), int(start), int(stop)) for clip, start, stop in runs]
     offsets = np.cumsum([0] + [stop - start for _, start, stop in runs])
     first = readers[runs[0][0]]
+    if isinstance(first, ArrayFrames):
+        for clip, start, stop in runs:
+            if not isinstance(readers[clip], ArrayFrames) or readers[clip].n_bins != first.n_bins or not 0 <= start < stop <= readers[clip].n_frames:
+                raise ParameterError(f"{readers[clip].name}: frames {start}..{stop} cannot be read along with {first.name}")
+        parts = [readers[clip].V[:, start:stop] for clip, start, stop in runs]
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts, axis=1)
     frames = np.empty((int(offsets[-1]), first.n_fft), np.float32)
     by_clip: dict[int, list[int]] = {}
     for index, (clip, start, stop) in enumerate(runs):
         reader = readers[clip]
+        if not isinstance(reader, FrameReader):
+            raise ParameterError(f"{reader.name} holds frames in memory; it cannot be read along with the audio clip {first.name}")
         if not 0 <= start < stop <= reader.n_frames:
             raise ParameterError(f"{reader.name}: frames {start}..{stop} are outside 0..{reader.n_frames}")
         if (reader.n_fft, reader.hop_length, reader.window, reader.power, reader.sample_rate) != \

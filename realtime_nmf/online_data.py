@@ -76,7 +76,7 @@ GRAM_MAX_BINS = 2049
 
 def initial_templates(readers: Sequence[FrameReader], n_components: int, *, init: str = defaults.INIT, seed: int | None = defaults.SEED,
                       init_frames: int = defaults.ONLINE_INIT_FRAMES, run_frames: int = defaults.ONLINE_RUN_FRAMES,
-                      chunk_frames: int = 4096) -> np.ndarray:
+                      chunk_frames: int = 1024) -> np.ndarray:
     """Initial templates for :func:`online_fit`, without holding the spectrogram.
 
     ``"nndsvda"``: the non-negative double SVD of all the frames (Boutsidis and
@@ -94,7 +94,7 @@ def initial_templates(readers: Sequence[FrameReader], n_components: int, *, init
 
     Parameters
     ----------
-    readers : sequence of FrameReader
+    readers : sequence of FrameReader or ArrayFrames
     n_components : int
     init : {"nndsvda", "random"}
     seed : int or None

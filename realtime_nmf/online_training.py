@@ -293,7 +293,7 @@ def online_fit(readers: Sequence[FrameReader], n_components: int, *, beta: float
 
     Parameters
     ----------
-    readers : sequence of FrameReader
+    readers : sequence of FrameReader or ArrayFrames
         The clips, all with the same STFT settings.
     n_components : int
     beta, sparsity, solver_iterations, solver_tolerance
