@@ -1,6 +1,6 @@
 """Separation quality, measured like the field does: SDRi and SI-SDRi on mixtures with known parts.
 
-Usage: python tools/benchmark_quality.py [--method NAME ...] [--all] [--list] [--quick] [--oracle] [--json FILE]
+Usage: python -m tools.benchmarks.quality [--method NAME ...] [--all] [--list] [--quick] [--oracle] [--json FILE]
 
 Runs the user's flow end to end on every case and prints one table per method:
 
@@ -59,18 +59,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from realtime_nmf import defaults  # noqa: E402
-from realtime_nmf.audio import load  # noqa: E402
-from realtime_nmf.dictionary import Dictionary  # noqa: E402
-from realtime_nmf.evaluate import score_separation, select_components  # noqa: E402
-from realtime_nmf.nmf import FrameSolver, fit, mu_exponent, solve_activations  # noqa: E402
-from realtime_nmf.decompose import component_signals, separate  # noqa: E402
-from realtime_nmf.processors import NMFSeparator  # noqa: E402
-from realtime_nmf.stft import istft, magnitude_spectrogram, stft  # noqa: E402
-from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary  # noqa: E402
+from realtime_nmf import defaults
+from realtime_nmf.audio import load
+from realtime_nmf.dictionary import Dictionary
+from realtime_nmf.evaluate import score_separation, select_components
+from realtime_nmf.nmf import FrameSolver, fit, mu_exponent, solve_activations
+from realtime_nmf.decompose import component_signals, separate
+from realtime_nmf.processors import NMFSeparator
+from realtime_nmf.stft import istft, magnitude_spectrogram, stft
+from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary
 
 DATA = ROOT.parent / "shared" / "data"
 HLS_TRIPLES = ("0087", "0111", "0113", "0114", "0116", "0118")
@@ -206,7 +205,7 @@ def _methods() -> dict[str, Method]:
 
 
 METHODS = _methods()
-#: What ``python tools/benchmark_quality.py`` runs without --method: before and after.
+#: What ``python -m tools.benchmarks.quality`` runs without --method: before and after.
 DEFAULT_METHODS = ("before", "defaults")
 
 

@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python tools/bench.py [--quick] [--skip-memory] [--only engine|training|memory]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -35,18 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from realtime_nmf import Dictionary, NMFSeparator, load_preset  # noqa: E402
-from realtime_nmf.demo import synthesize_stethoscope  # noqa: E402
-from realtime_nmf.live.engine import LiveEngine  # noqa: E402
-from realtime_nmf.evaluate import sdr, select_components  # noqa: E402
-from realtime_nmf.nmf import FrameSolver, beta_divergence, fit, solve_activations  # noqa: E402
-from realtime_nmf.decompose import component_signals  # noqa: E402
-from realtime_nmf.processors import Masker  # noqa: E402
-from realtime_nmf.stft import istft, stft  # noqa: E402
-from realtime_nmf.training import learn_dictionary  # noqa: E402
+from realtime_nmf import Dictionary, NMFSeparator, load_preset
+from realtime_nmf.demo import synthesize_stethoscope
+from realtime_nmf.live.engine import LiveEngine
+from realtime_nmf.evaluate import sdr, select_components
+from realtime_nmf.nmf import FrameSolver, beta_divergence, fit, solve_activations
+from realtime_nmf.decompose import component_signals
+from realtime_nmf.processors import Masker
+from realtime_nmf.stft import istft, stft
+from realtime_nmf.training import learn_dictionary
 
 
 def timed(function, repeats: int):
@@ -370,8 +369,7 @@ def peak_rss_mb(args: list[str]) -> tuple[float, float]:
 
 
 def memory_rows(quick: bool):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from soak import write_long_recording
+    from tools.benchmarks.soak import write_long_recording
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
