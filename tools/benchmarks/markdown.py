@@ -43,16 +43,14 @@ def machine() -> str:
 
 
 def blas() -> str:
-    """The BLAS numpy uses, with its version (threadpoolctl), or what numpy says."""
+    """Every BLAS loaded (numpy's and scipy's may differ), with its version and library (threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                return f"{pool.get('internal_api', 'BLAS')} {pool.get('version', '')}".strip()
     except ImportError:
-        pass
-    return "BLAS unknown"
+        return "BLAS unknown"
+    found = [f"{pool.get('internal_api', 'BLAS')} {pool.get('version', '')} ({Path(pool.get('filepath', '?')).parent.name})"
+             for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return "BLAS " + (", ".join(dict.fromkeys(found)) if found else "unknown")
 
 
 def commit() -> str:
@@ -81,9 +79,13 @@ class Report:
         The benchmark's module, for the provenance line (``tools.benchmarks.bench``).
     argv : list of str
         The arguments it was run with.
+    echo : bool
+        Print every part as it is added (the bench's output is this Markdown); False keeps
+        them for :meth:`write` only.
     """
 
-    def __init__(self, module: str, argv: list[str]):
+    def __init__(self, module: str, argv: list[str], *, echo: bool = True):
+        self.echo = echo
         self.command = "python -m " + " ".join([module, *map(shlex.quote, argv)])
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.load_at_start = load_average()
@@ -91,7 +93,8 @@ class Report:
 
     def _add(self, text: str) -> None:
         self.parts.append(text)
-        print(text + "\n", flush=True)
+        if self.echo:
+            print(text + "\n", flush=True)
 
     def heading(self, text: str, level: int = 3) -> None:
         self._add("#" * level + " " + text)
@@ -107,7 +110,8 @@ class Report:
     def preformatted(self, text: str) -> None:
         """Text kept as printed (fixed-width tables), in a fenced block."""
         self.parts.append("```text\n" + text + "\n```")
-        print(text + "\n", flush=True)
+        if self.echo:
+            print(text + "\n", flush=True)
 
     def provenance(self) -> str:
         seconds = (datetime.datetime.now(datetime.timezone.utc) - self.started).total_seconds()
