@@ -89,6 +89,7 @@ class Report:
         self.command = "python -m " + " ".join([module, *map(shlex.quote, argv)])
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.load_at_start = load_average()
+        self.commit = commit()  # the code that runs is the code at the start
         self.parts: list[str] = []
 
     def _add(self, text: str) -> None:
@@ -115,7 +116,7 @@ class Report:
 
     def provenance(self) -> str:
         seconds = (datetime.datetime.now(datetime.timezone.utc) - self.started).total_seconds()
-        return (f"Written by `{self.command}` on {self.started:%Y-%m-%d %H:%M} UTC (commit {commit()}), in {seconds / 60:.1f} min, "
+        return (f"Written by `{self.command}` on {self.started:%Y-%m-%d %H:%M} UTC (commit {self.commit}), in {seconds / 60:.1f} min, "
                 f"on {machine()}. Load average (1 / 5 / 15 min) {self.load_at_start} at the start, {load_average()} at the end: "
                 f"a shared machine where other work runs, so timings are noisy.")
 

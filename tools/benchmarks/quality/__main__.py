@@ -14,7 +14,7 @@ from tools.benchmarks.markdown import Report
 from tools.benchmarks.quality import __doc__ as DOC
 from tools.benchmarks.quality.cases import DATA, HLS_TRIPLES, QUICK_TRIPLES, load_cases
 from tools.benchmarks.quality.methods import DEFAULT_METHODS, METHODS, oracle_rows, run_case
-from tools.benchmarks.quality.report import method_markdown, method_result, method_table, oracle_markdown, oracle_table, summary_table, write_json
+from tools.benchmarks.quality.report import SUMMARY_END, method_markdown, method_result, method_table, oracle_markdown, oracle_table, summary_table, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         write_json(args.json, results, oracle)
     if args.markdown is not None:
-        markdown.parts.insert(0, "#### Summary (medians, dB)\n\n" + summary)
+        markdown.parts.insert(0, "### Summary (medians, dB)\n\n" + summary + "\n\n" + SUMMARY_END)
         if oracle:
             oracle_markdown(markdown, oracle)
         markdown.write(args.markdown)

@@ -15,6 +15,8 @@ import numpy as np
 from tools.benchmarks.markdown import Report
 
 WAYS = ("streaming", "offline", "seed")
+#: Marks the end of the summary in the Markdown (a page can include the summary alone, ``:end-before:``).
+SUMMARY_END = "<!-- end of the summary -->"
 
 
 def median_row(rows: list[dict], name: str, of: str) -> dict:
@@ -65,7 +67,7 @@ def method_table(result: dict) -> str:
 
 def method_markdown(report: Report, result: dict) -> None:
     """One method as a Markdown table (the same columns as :func:`method_table`)."""
-    report.heading(f"{result['method']}: {result['description']}", level=4)
+    report.heading(f"{result['method']}: {result['description']}", level=3)
     rows = []
     for row in result["rows"] + result["medians"]:
         name = f"**{row['case']}**" if row["dataset"] == "median" else row["case"]
@@ -123,7 +125,7 @@ def oracle_markdown(report: Report, rows: list[dict]) -> None:
     names = [key for key in rows[0] if key != "case"]
     table = [[row["case"], *(db(row[name]).strip() for name in names)] for row in rows]
     table.append(["**median**", *(db(float(np.median([r[name] for r in rows]))).strip() for name in names)])
-    report.heading("Oracle context (SDRi, dB; uses the test half's true parts: no separator can have them)", level=4)
+    report.heading("Oracle context (SDRi, dB; uses the test half's true parts: no separator can have them)", level=3)
     report.table(["case", *names], table)
 
 
