@@ -44,5 +44,9 @@ html_theme_options = {
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["wide.css"]
+# the guide pages have no section navigation: no empty left sidebar (the API pages keep theirs)
+html_sidebars = {page: [] for page in ("index", "installation", "workflow", "presets", "live", "how-it-works", "performance", "quality",
+                                      "citing")}
 html_show_sourcelink = False
