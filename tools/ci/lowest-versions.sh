@@ -27,8 +27,12 @@ echo "lowest versions: installing into a fresh venv with $("$venv/bin/python" --
 "$venv/bin/python" - <<'EOF'
 """Every dependency in pyproject.toml has a lower bound equal to its pin, every pin a dependency."""
 import sys
-import tomllib
 from importlib.metadata import version
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest's own dependency tomli is the same parser
+    import tomli as tomllib
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
