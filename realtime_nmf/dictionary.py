@@ -179,7 +179,7 @@ class Dictionary:
     @property
     def latency_samples(self) -> int:
         """Algorithmic latency of the streaming engine with these STFT settings, in samples."""
-        return streaming_latency(self.n_fft, self.hop_length)
+        return streaming_latency(self.n_fft, self.hop_length, self.window)
 
     # ----------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
