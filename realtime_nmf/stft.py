@@ -186,6 +186,41 @@ def magnitude_spectrogram(y: np.ndarray, n_fft: int, hop_length: int, window: st
     return V
 
 
+def _fft_functions():
+    """Row-wise float32 ``rfft(frames, out)`` and ``irfft(spectra, out)`` for the streaming engine.
+
+    numpy 2 runs its FFTs as generalised ufuncs (``numpy.fft._pocketfft_umath``);
+    calling them directly in float32 skips the Python wrapper of ``np.fft.rfft`` (which
+    also computes float32 input in float64), about half the cost of a one-frame FFT. The
+    public functions are used where that module is missing.
+    """
+    try:
+        from numpy.fft import _pocketfft_umath as pfu
+
+        forward, inverse = pfu.rfft_n_even, pfu.irfft
+    except (ImportError, AttributeError):
+        forward = inverse = None
+    one = np.float32(1.0)
+    if forward is not None:
+        def rfft(frames, out):
+            if frames.shape[-1] % 2:
+                return np.fft.rfft(frames, axis=-1, out=out)
+            return forward(frames, one, out=out)
+
+        def irfft(spectra, out):
+            return inverse(spectra, np.float32(1.0 / out.shape[-1]), out=out)
+    else:
+        def rfft(frames, out):
+            return np.fft.rfft(frames, axis=-1, out=out)
+
+        def irfft(spectra, out):
+            return np.fft.irfft(spectra, n=out.shape[-1], axis=-1, out=out)
+    return rfft, irfft
+
+
+_rfft, _irfft = _fft_functions()
+
+
 class StreamingSTFT:
     """Block-in, block-out STFT processing with a fixed latency (:func:`streaming_latency`).
 
@@ -237,6 +272,13 @@ class StreamingSTFT:
         self._frames = np.zeros((B * C, n_fft), np.float32)
         self._spectra = np.zeros((B * C, n_fft // 2 + 1), np.complex64)
         self._accumulator = np.zeros((C, L + B * hop), np.float32)  # overlap-add of the frames' last L samples
+        # frame j of channel c is input[j * hop : j * hop + n_fft, c]: views built once (as_strided costs microseconds)
+        item = self._input.itemsize
+        self._frame_views = [None] + [
+            (np.lib.stride_tricks.as_strided(self._input, shape=(g, C, n_fft), strides=(hop * C * item, item, C * item), writeable=False),
+             self._frames[: g * C].reshape(g, C, n_fft))
+            for g in range(1, B + 1)
+        ]
         self._prime = hop - 1
         self._fifo = np.zeros(((B + 1) * hop, C), np.float32)  # finished output samples
         self.reset()
@@ -258,12 +300,9 @@ class StreamingSTFT:
         self.nonfinite_frames = 0
 
     def _window_frames(self, g: int) -> np.ndarray:
-        C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
-        item = self._input.itemsize
-        # frame j of channel c is input[j * hop : j * hop + n_fft, c]
-        view = np.lib.stride_tricks.as_strided(self._input, shape=(g, C, n_fft), strides=(hop * C * item, item, C * item), writeable=False)
-        frames = self._frames[: g * C]
-        np.multiply(view, self._window, out=frames.reshape(g, C, n_fft))
+        frames = self._frames[: g * self.n_channels]
+        view, out = self._frame_views[g]
+        np.multiply(view, self._window, out=out)
         return frames
 
     def _run_frames(self, g: int) -> None:
@@ -276,9 +315,9 @@ class StreamingSTFT:
             np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             frames = self._window_frames(g)
         spectra = self._spectra[: g * C]
-        np.fft.rfft(frames, axis=1, out=spectra)
+        _rfft(frames, spectra)
         self.spectral_fn(spectra, self.frames_processed)
-        np.fft.irfft(spectra, n=n_fft, axis=1, out=frames)
+        _irfft(spectra, frames)
         L = self._synthesis_length
         tails = frames[:, n_fft - L :]  # the synthesis window is zero before them
         np.multiply(tails, self._synthesis, out=tails)
