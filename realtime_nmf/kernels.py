@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-__all__ = ["MAX_CELLS", "available", "load", "frame_start", "frame_solve", "frame_mask"]
+__all__ = ["MAX_CELLS", "available", "load", "frame_start", "frame_solve", "frame_mask", "resample_block"]
 
 #: The kernels take a batch when ``n_rows * n_bins * n_components`` is at most this; larger
 #: batches run faster as numpy calls around BLAS matrix products, which reuse each template
@@ -64,6 +64,7 @@ def load():
     kernels.frame_start = jit(frame_start)
     kernels.frame_solve = jit(frame_solve)
     kernels.frame_mask = jit(frame_mask)
+    kernels.resample_block = jit(resample_block)
     _module = kernels
     return _module
 
@@ -144,6 +145,7 @@ def frame_solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, e
     """
     n, F = v.shape
     K = h.shape[1]
+    K4, K2 = K - K % 4, K - K % 2
     one = np.float32(1.0)
     two = np.float32(2.0)
     zero = np.float32(0.0)
@@ -164,9 +166,14 @@ def frame_solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, e
                         den += h[r, j] * gram[j, k]
                     ratio[k] = b[k] / max(den + sparsity, eps)
             else:
+                # wh = W h + eps, four templates per pass over wh (fewer loads and stores per multiply-add)
                 for f in range(F):
                     wh[f] = eps
-                for k in range(K):
+                for k in range(0, K4, 4):
+                    h0, h1, h2, h3 = h[r, k], h[r, k + 1], h[r, k + 2], h[r, k + 3]
+                    for f in range(F):
+                        wh[f] += h0 * Wt[k, f] + h1 * Wt[k + 1, f] + h2 * Wt[k + 2, f] + h3 * Wt[k + 3, f]
+                for k in range(K4, K):
                     hk = h[r, k]
                     for f in range(F):
                         wh[f] += hk * Wt[k, f]
@@ -198,7 +205,24 @@ def frame_solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, e
                         for f in range(F):
                             a[f] = wh[f] ** (beta - one)
                             b[f] = v[r, f] * wh[f] ** (beta - two)
-                    for k in range(K):
+                    # numerator W.T b and denominator W.T a, two templates per pass over a and b
+                    for k in range(0, K2, 2):
+                        n0 = zero
+                        d0 = zero
+                        n1 = zero
+                        d1 = zero
+                        for f in range(F):
+                            af = a[f]
+                            bf = b[f]
+                            w0 = Wt[k, f]
+                            w1 = Wt[k + 1, f]
+                            n0 += w0 * bf
+                            d0 += w0 * af
+                            n1 += w1 * bf
+                            d1 += w1 * af
+                        ratio[k] = n0 / max(d0 + sparsity, eps)
+                        ratio[k + 1] = n1 / max(d1 + sparsity, eps)
+                    for k in range(K2, K):
                         num = zero
                         den = zero
                         for f in range(F):
@@ -273,3 +297,49 @@ def frame_mask(spectra, h, keep_index, rest_index, Wt, binary, exponent, eps, ta
                 t = t**exponent
                 s = s**exponent
             spectra[r, f] = spectra[r, f] * (one - s / (t + s + eps))
+
+
+def resample_block(block, history, out, state, bank, sr_in, sr_out, unit):
+    """Streaming polyphase resampling (see :mod:`realtime_nmf.lowdelay`); returns the outputs written to ``out``.
+
+    Parameters
+    ----------
+    block : float32 [shape=(m, n_channels)]
+    history : float32 [shape=(n_channels, taps + max_block)]
+        The last ``taps`` inputs before this block, then room for it (channels as rows,
+        so that every dot product runs over contiguous memory).
+    out : float32 [shape=(n_out_max, n_channels)], written
+    state : int64 [shape=(2,)]
+        Outputs made and inputs consumed so far; updated.
+    bank : float32 [shape=(n_phases, taps)]
+        Row ``p``: the taps for an output at fractional input position ``p / n_phases``,
+        oldest input first.
+    sr_in, sr_out, unit : int
+        The rates and their greatest common divisor.
+    """
+    m, C = block.shape
+    taps = bank.shape[1]
+    made, consumed = state[0], state[1]
+    for c in range(C):
+        for j in range(m):
+            history[c, taps + j] = block[j, c]
+    end = ((consumed + m) * sr_out + sr_in - 1) // sr_in  # outputs whose position falls within the input so far
+    zero = np.float32(0.0)
+    count = 0
+    for n in range(made, end):
+        position = n * sr_in
+        j0 = position // sr_out  # the latest input this output reads
+        phase = (position - j0 * sr_out) // unit
+        first = j0 - (consumed - taps) - taps + 1  # row in history of the oldest input it reads
+        for c in range(C):
+            acc = zero
+            for i in range(taps):
+                acc += bank[phase, i] * history[c, first + i]
+            out[count, c] = acc
+        count += 1
+    for c in range(C):  # keep the last taps inputs for the next block
+        for j in range(taps):
+            history[c, j] = history[c, m + j]
+    state[0] = end
+    state[1] = consumed + m
+    return count

@@ -7,8 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from realtime_nmf import kernels
 from realtime_nmf.engine import LiveEngine
-from realtime_nmf.evaluate import snr
+from realtime_nmf.evaluate import sdr, snr
 from realtime_nmf.processors import Chain, Gain, NMFSeparator, Processor
 from realtime_nmf.ringbuffer import SampleFifo
 
@@ -43,7 +44,11 @@ def test_resampling_in_the_stream_matches_file_mode(small_dictionary, stethoscop
     assert engine.stats.underruns == 0 and engine.stats.errors == 0
     expected = soxr.resample(NMFSeparator(small_dictionary, keep=[0, 3])(stethoscope["mixture"][:20000], 4000), 4000, 48000)
     delay = int(round(engine.latency))
-    assert snr(expected[48000 : len(x48) - delay], y[48000 + delay :, 0]) > 25.0
+    # equal up to the live resampler's filter: minimum phase, so its delay grows towards the band edge
+    # (BSS Eval's SDR allows a distortion filter; a pure delay alone leaves about 21 dB)
+    assert sdr(expected[48000 : len(x48) - delay], y[48000 + delay :, 0]) > 25.0
+    if kernels.available():
+        assert 1000 * engine.resampling_delay / 48000 < 3.0  # the minimum-phase round trip (libsamplerate: 9.9 ms)
 
 
 class Flaky(Processor):
