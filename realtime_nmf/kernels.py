@@ -55,7 +55,8 @@ def load():
     except ImportError:
         _failed = True
         return None
-    jit = numba.njit(cache=True, nogil=True, fastmath=True)
+    # error_model="numpy": no ZeroDivisionError checks (the denominators are floored at eps), so divisions vectorise
+    jit = numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 
     class Kernels:
         pass
@@ -187,10 +188,12 @@ def frame_solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, e
                         ratio[k] = num / colsum[k]
                 else:
                     if beta == 0.5:
+                        vr = v[r]
                         for f in range(F):
-                            q = one / np.sqrt(wh[f])
-                            a[f] = q  # wh^-0.5
-                            b[f] = v[r, f] * q / wh[f]  # v wh^-1.5
+                            a[f] = one / np.sqrt(wh[f])  # wh^-0.5
+                        for f in range(F):
+                            q = a[f]
+                            b[f] = vr[f] * (q * q * q)  # v wh^-1.5
                     elif beta == 0:
                         for f in range(F):
                             q = one / wh[f]

@@ -14,7 +14,7 @@ band from 50 %: nothing above the lower rate's Nyquist frequency folds back into
 pass band), 70 dB of stop-band attenuation, made minimum phase by the real cepstrum
 (homomorphic method), tabulated at 64 points per sample of the higher rate; the taps of
 every fractional position the ratio produces (one for 48 kHz to 4 kHz, 40 for 44.1 kHz to
-4 kHz, 441 back up) are interpolated from it once, so the kernel only runs dot products. Output sample ``n`` falls at input position ``n * sr_in / sr_out``,
+4 kHz, 441 back up) are interpolated from it once, so the kernel only runs dot products. Output sample ``n`` falls at input position ``n * sample_rate_in / sample_rate_out``,
 computed in integers (no drift over hours); it depends only on input samples up to that
 position (causal).
 
@@ -86,24 +86,24 @@ class LowDelayResampler:
 
     Parameters
     ----------
-    sr_in, sr_out : int
+    sample_rate_in, sample_rate_out : int
         Rates, whole numbers of hertz.
     n_channels : int
     max_block : int
         Largest input block (the output buffer is sized from it).
     """
 
-    def __init__(self, sr_in: int, sr_out: int, n_channels: int, *, max_block: int = 8192):
+    def __init__(self, sample_rate_in: int, sample_rate_out: int, n_channels: int, *, max_block: int = 8192):
         from . import kernels
 
         self._kernels = kernels.load()
         if self._kernels is None:
             raise ParameterError("the low-delay resampler needs numba (pip install numba)")
-        self.sr_in, self.sr_out = int(sr_in), int(sr_out)
-        if self.sr_in < 1 or self.sr_out < 1 or self.sr_in != sr_in or self.sr_out != sr_out:
-            raise ParameterError(f"resampling needs whole positive rates, got {sr_in!r} -> {sr_out!r}")
+        self.sample_rate_in, self.sample_rate_out = int(sample_rate_in), int(sample_rate_out)
+        if self.sample_rate_in < 1 or self.sample_rate_out < 1 or self.sample_rate_in != sample_rate_in or self.sample_rate_out != sample_rate_out:
+            raise ParameterError(f"resampling needs whole positive rates, got {sample_rate_in!r} -> {sample_rate_out!r}")
         self.n_channels = int(n_channels)
-        high, low = max(self.sr_in, self.sr_out), min(self.sr_in, self.sr_out)
+        high, low = max(self.sample_rate_in, self.sample_rate_out), min(self.sample_rate_in, self.sample_rate_out)
         # the prototype in samples of the higher rate, tabulated PHASES times per sample
         cutoff = (PASS_BAND + STOP_BAND) / 2 * low / high
         transition = (STOP_BAND - PASS_BAND) * low / high
@@ -111,16 +111,16 @@ class LowDelayResampler:
         self.filter_length = table.size / PHASES  # in samples of the higher rate
         self._peak = int(np.argmax(table)) / PHASES
         # an output at input position t reads inputs t - i (i = 0, 1, ...) at table points (frac(t) + i) * step
-        step = PHASES * high / self.sr_in  # PHASES down (inputs at the higher rate), PHASES * sr_out / sr_in up
+        step = PHASES * high / self.sample_rate_in  # PHASES down (inputs at the higher rate), PHASES * sample_rate_out / sample_rate_in up
         # downsampling: the table sums to one over a sample's points; upsampling spreads each input over
-        # sr_out / sr_in outputs, so the sparse taps sum to sr_in / sr_out
-        gain = 1.0 if self.sr_in >= self.sr_out else self.sr_out / self.sr_in
+        # sample_rate_out / sample_rate_in outputs, so the sparse taps sum to sample_rate_in / sample_rate_out
+        gain = 1.0 if self.sample_rate_in >= self.sample_rate_out else self.sample_rate_out / self.sample_rate_in
         self._taps = taps = int(math.ceil(table.size / step)) + 1  # input samples each output reads
-        # output positions n * sr_in / sr_out take only sr_out / gcd fractional parts: one row of taps per phase
-        self._unit = math.gcd(self.sr_in, self.sr_out)
-        n_phases = self.sr_out // self._unit
+        # output positions n * sample_rate_in / sample_rate_out take only sample_rate_out / gcd fractional parts: one row of taps per phase
+        self._unit = math.gcd(self.sample_rate_in, self.sample_rate_out)
+        n_phases = self.sample_rate_out // self._unit
         if n_phases * taps > 1 << 20:  # 4 MB of taps
-            raise ParameterError(f"resampling {self.sr_in} Hz -> {self.sr_out} Hz needs {n_phases} filter phases; "
+            raise ParameterError(f"resampling {self.sample_rate_in} Hz -> {self.sample_rate_out} Hz needs {n_phases} filter phases; "
                                  "use a device rate with a simpler ratio to the dictionary's (e.g. 44100 or 48000)")
         at = (np.arange(n_phases)[:, None] / n_phases + np.arange(taps)[None, :]) * step  # table points
         k = np.minimum(at.astype(np.int64), table.size - 1)
@@ -130,7 +130,7 @@ class LowDelayResampler:
         self._bank = np.ascontiguousarray((gain * values)[:, ::-1], dtype=np.float32)  # reversed: a forward dot with history
         self.max_block = int(max_block)
         self._history = np.zeros((self.n_channels, self._taps + self.max_block), np.float32)
-        self._out = np.zeros((int(math.ceil(self.max_block * self.sr_out / self.sr_in)) + 2, self.n_channels), np.float32)
+        self._out = np.zeros((int(math.ceil(self.max_block * self.sample_rate_out / self.sample_rate_in)) + 2, self.n_channels), np.float32)
         self._state = np.zeros(2, np.int64)  # [output samples made, input samples consumed]
         self.reset()
         self.process(np.zeros((0, self.n_channels), np.float32))  # compile (or load the cache) now, not in the audio thread
@@ -143,16 +143,16 @@ class LowDelayResampler:
     @property
     def delay_seconds(self) -> float:
         """Where the filter's impulse response peaks: the delay of low frequencies, in seconds (per direction)."""
-        return self._peak / max(self.sr_in, self.sr_out)
+        return self._peak / max(self.sample_rate_in, self.sample_rate_out)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Resample the next block; returns a view ``(n_out, n_channels)`` of a buffer reused by the next call.
 
         ``n_out`` is the number of output samples whose position falls within the input
-        so far (``floor`` of the input count times ``sr_out / sr_in``, less those already
+        so far (``floor`` of the input count times ``sample_rate_out / sample_rate_in``, less those already
         returned): it varies by one sample from block to block.
         """
         if block.shape[0] > self.max_block:
             raise ParameterError(f"block of {block.shape[0]} samples is larger than max_block={self.max_block}")
-        n = self._kernels.resample_block(block, self._history, self._out, self._state, self._bank, self.sr_in, self.sr_out, self._unit)
+        n = self._kernels.resample_block(block, self._history, self._out, self._state, self._bank, self.sample_rate_in, self.sample_rate_out, self._unit)
         return self._out[:n]
