@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python tools/bench.py [--quick] [--skip-memory] [--only engine|training|memory]
+Usage: python tools/bench.py [--quick] [--skip-memory] [--only engine|routes|training|memory]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -418,13 +418,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
-    parser.add_argument("--only", choices=("engine", "training", "memory"), help="run one part of the table")
+    parser.add_argument("--only", choices=("engine", "routes", "training", "memory"), help="run one part of the table")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
     repeats = 2 if args.quick else 5
     training_repeats = 1 if args.quick else 3
-    parts = {args.only} if args.only else {"engine", "training"} | (set() if args.skip_memory else {"memory"})
+    parts = {args.only} if args.only else {"engine", "routes", "training"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
         for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
@@ -457,6 +457,11 @@ def main() -> int:
             for block, ms, p50, p99, mx, u50, u99, umax in callback_rows(setup):
                 print(f"| {block} | {ms:.1f} | {100 * p50:.1f}% | {100 * p99:.1f}% | {100 * mx:.1f}% | {u50:.0f} | {u99:.0f} | {umax:.0f} |")
             print()
+        if "routes" in parts:  # every route side by side, and the live callback at low latency (tools/bench_routes.py)
+            import bench_routes
+
+            bench_routes.route_rows(args.quick)
+            bench_routes.live_rows(args.quick)
         if "training" in parts:
             print_training(args.quick, training_repeats)
     if "memory" in parts:
