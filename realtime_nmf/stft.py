@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ParameterError
+from .ringbuffer import SampleFifo
 from .windows import analysis_window, synthesis_length, synthesis_window, validate_window_design, window_latency
 
 __all__ = [
@@ -279,8 +280,7 @@ class StreamingSTFT:
              self._frames[: g * C].reshape(g, C, n_fft))
             for g in range(1, B + 1)
         ]
-        self._prime = hop - 1
-        self._fifo = np.zeros(((B + 1) * hop, C), np.float32)  # finished output samples
+        self._fifo = SampleFifo((B + 1) * hop, C)  # finished output samples, primed with hop - 1 zeros
         self.reset()
 
     @property
@@ -292,10 +292,9 @@ class StreamingSTFT:
         """Forget all past input (the next sample is treated as the first)."""
         self._input.fill(0)
         self._accumulator.fill(0)
-        self._fifo.fill(0)
+        self._fifo.keep_last(0)
+        self._fifo.write_zeros(self.hop_length - 1)
         self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
-        self._fifo_start = 0
-        self._fifo_count = self._prime
         self.frames_processed = 0
         self.nonfinite_frames = 0
 
@@ -327,7 +326,7 @@ class StreamingSTFT:
             np.add(target, tails[j * C : (j + 1) * C], out=target)
         done = g * hop
         # the first g hops of the accumulator are complete: move them to the FIFO
-        self._fifo_write(accumulator[:, :done].T)
+        self._fifo.write(accumulator[:, :done].T)
         accumulator[:, :-done] = accumulator[:, done:]
         accumulator[:, -done:] = 0
         # keep the last n_fft - hop samples (and any partial hop) for the next frames
@@ -335,27 +334,6 @@ class StreamingSTFT:
         self._input[:keep] = self._input[done : done + keep]
         self._filled -= done
         self.frames_processed += g
-
-    def _fifo_write(self, samples: np.ndarray) -> None:
-        n = samples.shape[0]
-        size = self._fifo.shape[0]
-        end = (self._fifo_start + self._fifo_count) % size
-        first = min(n, size - end)
-        self._fifo[end : end + first] = samples[:first]
-        if first < n:
-            self._fifo[: n - first] = samples[first:]
-        self._fifo_count += n
-
-    def _fifo_read(self, out: np.ndarray) -> None:
-        n = out.shape[0]
-        size = self._fifo.shape[0]
-        start = self._fifo_start
-        first = min(n, size - start)
-        out[:first] = self._fifo[start : start + first]
-        if first < n:
-            out[first:] = self._fifo[: n - first]
-        self._fifo_start = (start + n) % size
-        self._fifo_count -= n
 
     def process(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Feed ``block`` and write the same number of output samples to ``out``.
@@ -383,6 +361,6 @@ class StreamingSTFT:
             complete = self._filled // hop
             if complete:
                 self._run_frames(complete)
-            self._fifo_read(out[position : position + n])
+            self._fifo.read(out[position : position + n])
             position += n
         return out

@@ -58,11 +58,21 @@ __all__ = [
 ASYMMETRIC = "asymmetric"
 
 
+#: Periodic cosine-sum windows computed with numpy (no scipy import): name -> coefficients
+#: ``a_k`` of ``sum_k (-1)**k a_k cos(2 pi k n / N)``, as :func:`scipy.signal.get_window`
+#: defines them with ``fftbins=True``.
+_COSINE_WINDOWS = {
+    "hann": (0.5, 0.5),
+    "hamming": (0.54, 0.46),
+    "blackman": (0.42, 0.5, 0.08),
+}
+
+
 def base_window(name: str, n: int) -> np.ndarray:
     """Periodic (DFT-even) window ``name`` of length ``n``, float64.
 
-    ``"hann"`` is built here with numpy; other names are looked up in
-    :func:`scipy.signal.get_window` (imported only then).
+    ``"hann"``, ``"hamming"`` and ``"blackman"`` are computed here; any other name is
+    looked up with :func:`scipy.signal.get_window` (imported only then).
 
     Raises
     ------
@@ -70,11 +80,15 @@ def base_window(name: str, n: int) -> np.ndarray:
         For a name no window has.
     """
     n = int(n)
-    if name == "hann":
-        return hann(n)
-    try:
-        import scipy.signal
+    if isinstance(name, str) and name in _COSINE_WINDOWS:
+        phase = 2.0 * np.pi * np.arange(n) / n
+        w = np.zeros(n)
+        for k, a in enumerate(_COSINE_WINDOWS[name]):
+            w += (-1) ** k * a * np.cos(k * phase)
+        return w
+    import scipy.signal
 
+    try:
         return scipy.signal.get_window(name, n, fftbins=True).astype(np.float64)
     except (ValueError, TypeError) as exc:
         raise ParameterError(
@@ -84,7 +98,7 @@ def base_window(name: str, n: int) -> np.ndarray:
 
 def hann(n: int) -> np.ndarray:
     """Periodic Hann window ``0.5 - 0.5 cos(2 pi k / n)``, ``k = 0 .. n-1`` (float64)."""
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(int(n)) / int(n))
+    return base_window("hann", n)
 
 
 def is_asymmetric(window: str) -> bool:

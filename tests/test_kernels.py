@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from realtime_nmf import kernels, nmf
-from realtime_nmf.processors.separator import _Masker
+from realtime_nmf.processors import Masker
 
 from .test_nmf import BETAS, EPS, naive_gamma, naive_update_h, random_problem
 
@@ -50,7 +50,7 @@ def test_solve_matches_naive_updates(rng, compiled, beta, sparsity, rows):
     V, W, _ = random_problem(rng, n_bins=65, n_frames=rows, k=6)
     W = W / np.linalg.norm(W, axis=0)
     h0 = rng.random((6, rows)) + 0.1
-    solver = nmf.FrameSolver(W, beta=beta, n_iter=9, sparsity=sparsity, max_rows=4, compiled=compiled)
+    solver = nmf.FrameSolver(W, beta=beta, iterations=9, sparsity=sparsity, max_rows=4, compiled=compiled)
     assert solver.compiled is compiled
     h = np.ascontiguousarray(h0.T, dtype=np.float32)
     assert solver.solve(np.ascontiguousarray(V.T, dtype=np.float32), h) == 9
@@ -65,7 +65,7 @@ def test_solve_matches_naive_updates(rng, compiled, beta, sparsity, rows):
 def test_tolerance_stops_each_row_as_if_alone(rng, compiled):
     V, W, _ = random_problem(rng, n_bins=40, n_frames=3, k=5)
     Vt = np.ascontiguousarray(V.T, dtype=np.float32)
-    solver = nmf.FrameSolver(W, beta=0.5, n_iter=400, tol=1e-3, max_rows=3, compiled=compiled)
+    solver = nmf.FrameSolver(W, beta=0.5, iterations=400, tolerance=1e-3, max_rows=3, compiled=compiled)
     counts, alone = [], np.ones((3, 5), np.float32)
     for r in range(3):
         counts.append(solver.solve(Vt[r : r + 1], alone[r : r + 1]))
@@ -92,7 +92,7 @@ def test_begin_matches_naive_starts(rng, compiled, warm, power):
     W = rng.random((33, 4)) + 0.05
     spectra = (rng.standard_normal((3, 33)) + 1j * rng.standard_normal((3, 33))).astype(np.complex64)
     h0 = (rng.random((3, 4)) + 0.1).astype(np.float32)
-    solver = nmf.FrameSolver(W, beta=1.0, n_iter=1, max_rows=3, compiled=compiled)
+    solver = nmf.FrameSolver(W, beta=1.0, iterations=1, max_rows=3, compiled=compiled)
     v, h = np.empty((3, 33), np.float32), h0.copy()
     solver.begin(spectra, v, h, power=power, warm=warm, flat_share=0.3)
     np.testing.assert_allclose(v, np.abs(spectra.astype(np.complex128)) ** power, rtol=1e-5)
@@ -106,10 +106,10 @@ def test_mask_matches_naive(rng, compiled, kind, exponent):
     h = (rng.random((3, 6)) + 0.01).astype(np.float32)
     spectra = (rng.standard_normal((3, 40)) + 1j * rng.standard_normal((3, 40))).astype(np.complex64)
     masked = spectra.copy()
-    _Masker(W, [0, 4], kind, exponent, 3, compiled=compiled).apply(masked, h)
+    Masker(W, [0, 4], kind, exponent, 3, compiled=compiled).apply(masked, h)
     np.testing.assert_allclose(masked, spectra * naive_mask(W.astype(float), h.astype(float), [0, 4], kind, exponent), rtol=2e-5, atol=1e-6)
     every = spectra.copy()
-    _Masker(W, list(range(6)), kind, exponent, 3, compiled=compiled).apply(every, h)
+    Masker(W, list(range(6)), kind, exponent, 3, compiled=compiled).apply(every, h)
     np.testing.assert_array_equal(every, spectra)  # everything kept: the spectra stay as they are
 
 
@@ -118,7 +118,7 @@ def test_batches_above_the_kernel_size_take_the_blas_path_with_the_same_result(r
     """Rows solved by the kernels one at a time equal the same rows solved as one large (numpy, BLAS) batch."""
     V, W, _ = random_problem(rng, n_bins=513, n_frames=12, k=32)
     Vt = np.ascontiguousarray(V.T, dtype=np.float32)
-    solver = nmf.FrameSolver(W, beta=0.5, n_iter=10, max_rows=12)
+    solver = nmf.FrameSolver(W, beta=0.5, iterations=10, max_rows=12)
     assert solver.compiled and 12 * 513 * 32 > kernels.MAX_CELLS >= 513 * 32
     one_by_one = np.full((12, 32), 0.2, np.float32)
     for r in range(12):
@@ -131,9 +131,9 @@ def test_batches_above_the_kernel_size_take_the_blas_path_with_the_same_result(r
 def test_kernels_can_be_turned_off():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, RTNMF_NO_NUMBA="1", PYTHONPATH=root)
-    code = "from realtime_nmf import kernels, nmf; import numpy as np; print(kernels.available(), nmf.FrameSolver(np.ones((5, 2)), beta=1, n_iter=1).compiled)"
+    code = "from realtime_nmf import kernels, nmf; import numpy as np; print(kernels.available(), nmf.FrameSolver(np.ones((5, 2)), beta=1, iterations=1).compiled)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
-    code = "from realtime_nmf import nmf; import numpy as np; nmf.FrameSolver(np.ones((5, 2)), beta=1, n_iter=1, compiled=True)"
+    code = "from realtime_nmf import nmf; import numpy as np; nmf.FrameSolver(np.ones((5, 2)), beta=1, iterations=1, compiled=True)"
     failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert failed.returncode != 0 and "compiled=True needs numba" in failed.stderr

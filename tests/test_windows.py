@@ -91,7 +91,7 @@ def test_an_impulse_comes_out_exactly_one_latency_later():
 def asymmetric_dictionary(stethoscope, hop=16):
     from realtime_nmf.training import learn_dictionary
 
-    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, n_iter=40, n_fft=256, hop_length=hop,
+    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, iterations=40, n_fft=256, hop_length=hop,
                             window=ASYMMETRIC, beta=0.5)
 
 

@@ -4,13 +4,13 @@
 resample it to the processors' rate when the device runs at another rate, run the chain,
 resample back, map channels, hand copies to the recorders, and measure its own cost. It
 never raises: an exception in a processor silences that block and is counted. The
-sounddevice callback in :mod:`realtime_nmf.live` only calls it, so tests drive it with
+sounddevice callback (:mod:`realtime_nmf.live.devices`) only calls it, so tests drive it with
 arrays.
 
-Resampling in the stream uses the minimum-phase resampler of :mod:`realtime_nmf.lowdelay`
-(libsamplerate's ``sinc_fastest`` without numba): its output comes steadily block after
-block with a millisecond or two of delay, where high-quality offline resamplers hold back
-hundreds of milliseconds. The delay is
+Resampling in the stream uses :class:`realtime_nmf.resample.LowLatencyResampler` (the
+minimum-phase resampler of :mod:`realtime_nmf.lowdelay`; libsamplerate's ``sinc_fastest``
+without numba): its output comes steadily block after block with a millisecond or two of
+delay, where high-quality offline resamplers hold back hundreds of milliseconds. The delay is
 measured when the engine is built (:attr:`LiveEngine.resampling_delay`), and a FIFO
 primed with that many samples turns the resampler's slightly irregular output into
 blocks of exactly the device's size.
@@ -23,55 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ParameterError
-from .processors.base import Processor
-from .ringbuffer import SampleFifo
+from ..errors import ParameterError
+from ..processors.base import Processor
+from ..resample import LowLatencyResampler
+from ..ringbuffer import SampleFifo
 
-__all__ = ["LiveEngine", "LiveStats", "LowLatencyResampler"]
-
-
-class LowLatencyResampler:
-    """Streaming resampler for the audio thread.
-
-    The minimum-phase resampler of :mod:`realtime_nmf.lowdelay` (about 1.4 ms for the
-    round trip of a 48 or 44.1 kHz device and a 4 kHz dictionary) when numba is
-    available, else libsamplerate ``sinc_fastest`` (about 9.9 ms).
-
-    Parameters
-    ----------
-    sr_in, sr_out : float
-    n_channels : int
-    max_block : int
-        Largest input block.
-    """
-
-    def __init__(self, sr_in: float, sr_out: float, n_channels: int, *, max_block: int = 8192):
-        from . import kernels
-        from .lowdelay import LowDelayResampler
-
-        self.ratio = float(sr_out) / float(sr_in)
-        self.n_channels = int(n_channels)
-        self._low_delay = None
-        if kernels.available() and float(sr_in).is_integer() and float(sr_out).is_integer():
-            try:
-                self._low_delay = LowDelayResampler(int(sr_in), int(sr_out), self.n_channels, max_block=max_block)
-            except ParameterError:  # a ratio with too many phases: libsamplerate handles any
-                self._low_delay = None
-        if self._low_delay is None:
-            import samplerate
-
-            self._resampler = samplerate.Resampler("sinc_fastest", channels=self.n_channels)
-        self.name = "minimum-phase" if self._low_delay is not None else "libsamplerate sinc_fastest"
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Resample the next block; returns ``(n_out, n_channels)`` float32 (``n_out`` varies by a sample or two).
-
-        The minimum-phase resampler returns a view of its own buffer, valid until the next call.
-        """
-        if self._low_delay is not None:
-            return self._low_delay.process(block)
-        out = self._resampler.process(block, self.ratio, end_of_input=False)
-        return out.reshape(-1, self.n_channels)
+__all__ = ["LiveEngine", "LiveStats"]
 
 
 @dataclass

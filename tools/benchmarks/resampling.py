@@ -1,6 +1,6 @@
 """What resampling in a live stream costs: delay, in-band error, aliasing and time, for each streaming resampler.
 
-Usage: python tools/measure_resampling.py [--processing-rate 4000] [--block 64]
+Usage: python -m tools.benchmarks.resampling [--processing-rate 4000] [--block 64]
 
 A live stream whose device runs at another rate than the dictionary resamples every
 block down to the dictionary's rate and the result back up, in the callback. For each
@@ -28,15 +28,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from realtime_nmf.lowdelay import LowDelayResampler  # noqa: E402
-from realtime_nmf.ringbuffer import SampleFifo  # noqa: E402
+from realtime_nmf.lowdelay import LowDelayResampler
+from realtime_nmf.ringbuffer import SampleFifo
 
 
 class Libsamplerate:

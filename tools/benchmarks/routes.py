@@ -1,6 +1,6 @@
 """Speed on every route a user takes, side by side in one run (issue 14), and the live callback at low latency.
 
-Usage: python tools/bench_routes.py [--quick]   (also part of python tools/bench.py: --only routes)
+Usage: python -m tools.benchmarks.routes [--quick]   (also part of python -m tools.benchmarks.bench: --only routes)
 
 One dictionary (22.05 kHz, n_fft 1024 = 513 bins, hop 256, 32 components, beta 0.5, the
 separator's defaults: 10 updates, batches of 8) and one signal (the music-like signal of
@@ -37,21 +37,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from realtime_nmf import NMFSeparator  # noqa: E402
-from realtime_nmf.engine import LiveEngine  # noqa: E402
-from realtime_nmf.host import process_file  # noqa: E402
-from realtime_nmf.stft import stft  # noqa: E402
-from realtime_nmf.training import learn_dictionary  # noqa: E402
+from realtime_nmf import NMFSeparator
+from realtime_nmf.live.engine import LiveEngine
+from realtime_nmf.offline import process_file
+from realtime_nmf.stft import stft
+from realtime_nmf.training import learn_dictionary
 
 FLUCOMA_US = 981.0  # NMFFilter, block 256, 513 bins, K 32 (issue 14's measurement on this machine)
 
 
 def _music(seconds, sr, seed=3):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from bench import music_like
+    from .bench import music_like
 
     return music_like(seconds, sr, seed)
 
@@ -76,7 +72,7 @@ def route_rows(quick: bool) -> None:
     train_s, test_s = (10, 20) if quick else (20, 60)
     parts = _music(train_s + test_s, sr)
     mix = parts["mixture"]
-    d = learn_dictionary([mix[: train_s * sr]], sr, n_components=32, n_fft=1024, hop_length=256, n_iter=30 if quick else 60)
+    d = learn_dictionary([mix[: train_s * sr]], sr, n_components=32, n_fft=1024, hop_length=256, iterations=30 if quick else 60)
     keep = list(range(0, 32, 3))
     x = np.ascontiguousarray(mix[train_s * sr :][:, None])
     n_frames = x.shape[0] // d.hop_length
@@ -139,7 +135,7 @@ def live_rows(quick: bool) -> None:
     for sr in (44100, 48000):
         parts = _music(30 if quick else 50, sr, seed=5)
         mix = parts["mixture"]
-        d = learn_dictionary([mix[: 10 * sr]], sr, n_components=32, n_fft=2048, latency_ms=4.0, n_iter=20 if quick else 40)
+        d = learn_dictionary([mix[: 10 * sr]], sr, n_components=32, n_fft=2048, latency_ms=4.0, iterations=20 if quick else 40)
         engine = LiveEngine(NMFSeparator(d, keep=list(range(0, 32, 3))), processing_rate=sr, device_rate=sr, n_channels=1,
                             out_channels=2, max_block=block)
         engine.warm_up(block)
@@ -164,7 +160,7 @@ def live_rows(quick: bool) -> None:
     from realtime_nmf.demo import synthesize_stethoscope
 
     parts = synthesize_stethoscope(duration=20.0)
-    d = learn_dictionary([parts["mixture"][:40000]], 4000, n_components=16, latency_ms=8.0, n_iter=40)
+    d = learn_dictionary([parts["mixture"][:40000]], 4000, n_components=16, latency_ms=8.0, iterations=40)
     engine = LiveEngine(NMFSeparator(d, keep="0-7"), processing_rate=4000, device_rate=48000, n_channels=1, max_block=block)
     window_ms = 1000 * d.latency_samples / 4000
     resampling_ms = 1000 * engine.resampling_delay / 48000
