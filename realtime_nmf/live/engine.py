@@ -138,6 +138,7 @@ class LiveEngine:
         self._scratch = np.zeros((self.max_block, C), np.float32)
         self._delay = _DelayLine(self.chain.latency, C)
         self._fifo_priming, self.resampling_delay = self._measure_resampling_delay() if self.resampling else (0, 0)
+        self.resampler_name = ""  # which streaming resampler runs (set when the rates differ)
         self._start_resampling()
 
     def _start_resampling(self) -> None:
@@ -145,6 +146,7 @@ class LiveEngine:
             C = self.n_channels
             self._down = LowLatencyResampler(self.device_rate, self.processing_rate, C, max_block=self.max_block)
             self._up = LowLatencyResampler(self.processing_rate, self.device_rate, C, max_block=self.max_processing_block)
+            self.resampler_name = self._down.name
             self._fifo = SampleFifo(self._fifo_priming + 4 * self.max_block + 1024, C)
             self._fifo.write_zeros(self._fifo_priming)
 

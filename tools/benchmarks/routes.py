@@ -167,7 +167,7 @@ def live_rows(quick: bool) -> None:
     block_ms = 1000 * block / 48000
     print(f"4 kHz heartbeat dictionary at --latency-ms 8 on a 48 kHz device, blocks of {block}: "
           f"{window_ms + resampling_ms + block_ms:.1f} ms = {window_ms:.2f} algorithmic + {resampling_ms:.2f} resampling "
-          f"({engine._down.name}) + {block_ms:.2f} block + what PortAudio reports (target <= 20 ms)\n")
+          f"({engine.resampler_name}) + {block_ms:.2f} block + what PortAudio reports (target <= 20 ms)\n")
 
 
 def main(argv=None) -> int:
