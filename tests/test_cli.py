@@ -270,7 +270,7 @@ def test_low_latency_workflow_train_info_preset_run(clip, tmp_path, capsys, isol
     dictionary_path = tmp_path / "low.npz"
     assert main(["train", str(clip), "-o", str(dictionary_path), "--components", "8", "--iterations", "30", "--latency-ms", "8"]) == 0
     out = capsys.readouterr().out
-    assert "latency 31 samples = 7.75 ms (window asymmetric" in out
+    assert "latency 31 samples = 7.75 ms (asymmetric windows, synthesis over the last 32 samples)" in out
     d = Dictionary.load(dictionary_path)
     assert (d.n_fft, d.hop_length, d.window, d.latency_samples) == (256, 16, "asymmetric", 31)
     assert main(["info", str(dictionary_path)]) == 0

@@ -83,7 +83,7 @@ def command(args) -> int:
     print(f"iterations {p['iterations']}{' (converged)' if p['converged'] else ''}, final divergence {p['divergence']:.6g} "
           f"({p['divergence_per_frame']:.6g} per frame)")
     print(f"latency {dictionary.latency_samples} samples = {1000 * dictionary.latency_samples / dictionary.sample_rate:.2f} ms "
-          f"(window {dictionary.window}: {dictionary.latency_reason})")
+          f"({dictionary.latency_reason})")
     print(f"wrote {path}")
     if labelled:
         target = dictionary.labels[0]
