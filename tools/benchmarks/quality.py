@@ -217,8 +217,8 @@ def _methods() -> dict[str, Method]:
     methods.append(DEFAULTS.with_("lat4ms+batch1", "lat4ms, every frame warm-started from the one before (batch_frames 1)",
                                   latency_ms=4.0, separator=dict(batch_frames=1)))
     methods.append(DEFAULTS.with_("lat4ms+iter20", "lat4ms, 20 updates per frame", latency_ms=4.0, separator=dict(iterations=20)))
-    methods.append(DEFAULTS.with_("sym4ms", "a short symmetric Hann window at the same latency as lat4ms (n_fft 16 at 4 kHz, 64 at 22.05 kHz)",
-                                  symmetric_latency_ms=4.0))
+    methods.append(DEFAULTS.with_("sym4ms", "a short symmetric Hann window at the same latency as lat4ms (n_fft 16 at 4 kHz, 64 at 22.05 kHz), "
+                                  "8 components (16 is more than n_fft 16's 9 bins allow)", symmetric_latency_ms=4.0, n_components=8))
     # not NMF: what a fixed equaliser learned from the same labelled first half does (the defaults' STFT settings)
     methods.append(DEFAULTS.with_("baseline:static-wiener",
                                   "baseline, not NMF: fixed per-frequency gain Pt / (Pt + Pb), mean power spectra of the first half's "
