@@ -24,9 +24,7 @@ Every window here is float64; callers cast. Constructing windows is the business
 :func:`base_window` (named windows) and :func:`analysis_window` /
 :func:`synthesis_window` (designs), nothing else in the package builds one.
 
-References
-----------
-D. Mauler and R. Martin, "A low delay, variable resolution, perfect reconstruction
+Sources: D. Mauler and R. Martin, "A low delay, variable resolution, perfect reconstruction
 spectral analysis-synthesis system for speech enhancement", EUSIPCO 2007.
 Z.-Q. Wang, G. Wichern, S. Watanabe and J. Le Roux, "STFT-domain neural speech
 enhancement with very low algorithmic latency", arXiv:2204.09911, 2022.

@@ -67,7 +67,7 @@ def _sklearn_per_frame(V, W, n_frames):
                                    max_iter=200, tol=1e-4)
 
 
-def route_rows(quick: bool) -> None:
+def route_rows(report, quick: bool) -> None:
     sr = 22050
     train_s, test_s = (10, 20) if quick else (20, 60)
     parts = _music(train_s + test_s, sr)
@@ -106,12 +106,10 @@ def route_rows(quick: bool) -> None:
             run()
             cost[name].append((time.perf_counter() - started) / frames)
     cost = {name: np.array(values) for name, values in cost.items()}
-    print(f"### routes: {sr} Hz, n_fft {d.n_fft} ({d.n_bins} bins), hop {d.hop_length}, {d.n_components} components, beta {d.beta:g}, "
-          f"10 updates, batches of 8; {test_s} s ({n_frames} frames); {rounds} rounds in alternation\n")
-    print("| route | us per frame, median [min-max] |")
-    print("|---|---|")
-    for name, values in cost.items():
-        print(f"| {name} | {1e6 * np.median(values):.1f} [{1e6 * values.min():.1f}-{1e6 * values.max():.1f}] |")
+    report.heading(f"Routes: {sr} Hz, n_fft {d.n_fft} ({d.n_bins} bins), hop {d.hop_length}, {d.n_components} components, beta {d.beta:g}, "
+                   f"10 updates, batches of 8; {test_s} s ({n_frames} frames); {rounds} rounds in alternation")
+    report.table(["route", "us per frame, median [min-max]"],
+                 [[name, f"{1e6 * np.median(v):.1f} [{1e6 * v.min():.1f}-{1e6 * v.max():.1f}]"] for name, v in cost.items()])
     names = list(cost)
     file_mode, single256, single64, run_route, sk = (cost[n] for n in names)
 
@@ -119,18 +117,17 @@ def route_rows(quick: bool) -> None:
         r = a / b
         return f"{np.median(r):.2f}x [{r.min():.2f}-{r.max():.2f}]"
 
-    print()
-    print(f"single frame / file mode: blocks of 256 {ratio(single256, file_mode)}, blocks of 64 {ratio(single64, file_mode)} (target <= 1.5x)")
-    print(f"rtnmf run / file mode: {ratio(run_route, file_mode)} (target <= 1.3x)")
-    print(f"scikit-learn per frame / rtnmf run: {ratio(sk, run_route)} (target >= 50x)")
-    print(f"FluCoMa NMFFilter {FLUCOMA_US:.0f} us (quoted) / single frame at block 256: {FLUCOMA_US / (1e6 * np.median(single256)):.1f}x "
-          f"(target >= 5x, i.e. <= {FLUCOMA_US / 5:.0f} us)\n")
+    report.paragraph(
+        f"single frame / file mode: blocks of 256 {ratio(single256, file_mode)}, blocks of 64 {ratio(single64, file_mode)} (target <= 1.5x); "
+        f"rtnmf run / file mode: {ratio(run_route, file_mode)} (target <= 1.3x); "
+        f"scikit-learn per frame / rtnmf run: {ratio(sk, run_route)} (target >= 50x); "
+        f"FluCoMa NMFFilter {FLUCOMA_US:.0f} us (quoted) / single frame at block 256: {FLUCOMA_US / (1e6 * np.median(single256)):.1f}x "
+        f"(target >= 5x, i.e. <= {FLUCOMA_US / 5:.0f} us)")
 
 
-def live_rows(quick: bool) -> None:
-    print("### live callback at --latency-ms 4 (n_fft 2048, 32 components, asymmetric windows, blocks of 64, engine driven with arrays)\n")
-    print("| device rate | hop | algorithmic latency | load p50 | p99 | max | us p50 | p99 | max | CPU load p50 | p99 | max | engine errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+def live_rows(report, quick: bool) -> None:
+    report.heading("Live callback at --latency-ms 4 (n_fft 2048, 32 components, asymmetric windows, blocks of 64, the engine driven with arrays)")
+    rows = []
     block = 64
     for sr in (44100, 48000):
         parts = _music(30 if quick else 50, sr, seed=5)
@@ -149,14 +146,15 @@ def live_rows(quick: bool) -> None:
         loads = engine.stats.loads()
         us = engine.stats.durations[: engine.stats.blocks] * 1e6
         cpu_load = np.array(cpu) * 1e-9 / (block / sr)
-        print(f"| {sr} | {d.hop_length} | {d.latency_samples} samples = {1000 * d.latency_samples / sr:.2f} ms | "
-              f"{100 * np.percentile(loads, 50):.1f}% | {100 * np.percentile(loads, 99):.1f}% | {100 * loads.max():.1f}% | "
-              f"{np.percentile(us, 50):.0f} | {np.percentile(us, 99):.0f} | {us.max():.0f} | "
-              f"{100 * np.percentile(cpu_load, 50):.1f}% | {100 * np.percentile(cpu_load, 99):.1f}% | {100 * cpu_load.max():.1f}% | "
-              f"{engine.stats.errors} |")
-    print("\n(load: wall-clock time of the callback over the block's duration, what a device sees; CPU load: the thread's CPU "
-          "time, which leaves out the time the scheduler gave to other processes on a shared machine)\n")
-    print()
+        rows.append([str(sr), str(d.hop_length), f"{d.latency_samples} samples = {1000 * d.latency_samples / sr:.2f} ms",
+                     f"{100 * np.percentile(loads, 50):.1f}%", f"{100 * np.percentile(loads, 99):.1f}%", f"{100 * loads.max():.1f}%",
+                     f"{np.percentile(us, 50):.0f}", f"{np.percentile(us, 99):.0f}", f"{us.max():.0f}",
+                     f"{100 * np.percentile(cpu_load, 50):.1f}%", f"{100 * np.percentile(cpu_load, 99):.1f}%", f"{100 * cpu_load.max():.1f}%",
+                     str(engine.stats.errors)])
+    report.table(["device rate", "hop", "algorithmic latency", "load p50", "p99", "max", "us p50", "p99", "max", "CPU load p50", "p99", "max",
+                  "engine errors"], rows)
+    report.paragraph("(load: wall-clock time of the callback over the block's duration, what a device sees; CPU load: the thread's CPU "
+                     "time, which leaves out the time the scheduler gave to other processes on a shared machine)")
     from realtime_nmf.demo import synthesize_stethoscope
 
     parts = synthesize_stethoscope(duration=20.0)
@@ -165,20 +163,26 @@ def live_rows(quick: bool) -> None:
     window_ms = 1000 * d.latency_samples / 4000
     resampling_ms = 1000 * engine.resampling_delay / 48000
     block_ms = 1000 * block / 48000
-    print(f"4 kHz heartbeat dictionary at --latency-ms 8 on a 48 kHz device, blocks of {block}: "
-          f"{window_ms + resampling_ms + block_ms:.1f} ms = {window_ms:.2f} algorithmic + {resampling_ms:.2f} resampling "
-          f"({engine.resampler_name}) + {block_ms:.2f} block + what PortAudio reports (target <= 20 ms)\n")
+    report.paragraph(f"4 kHz heartbeat dictionary at --latency-ms 8 on a 48 kHz device, blocks of {block}: "
+                     f"{window_ms + resampling_ms + block_ms:.1f} ms = {window_ms:.2f} algorithmic + {resampling_ms:.2f} resampling "
+                     f"({engine.resampler_name}) + {block_ms:.2f} block + what PortAudio reports (target <= 20 ms)")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter signals and fewer rounds")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="FILE", help="also write the tables to FILE as Markdown")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
+    from .markdown import Report
+
+    report = Report("tools.benchmarks.routes", sys.argv[1:] if argv is None else argv)
     with threadpool_limits(limits=1):
-        route_rows(args.quick)
-        live_rows(args.quick)
+        route_rows(report, args.quick)
+        live_rows(report, args.quick)
+    if args.markdown is not None:
+        report.write(args.markdown)
     return 0
 
 
