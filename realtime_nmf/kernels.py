@@ -3,20 +3,25 @@
 One STFT frame of one channel (a *row*) costs about 50 thousand multiply-adds per
 update at 513 bins and 32 components: a few microseconds of arithmetic. Done with numpy
 calls it costs ten to twenty calls per update, each with a microsecond of dispatch, so
-a live stream that meets one frame per audio block (block <= hop) paid four times the
-per-frame cost of a file whose frames are solved in batches. These kernels, compiled by
-numba, run the whole per-frame computation in three calls (start, updates, mask) on the
-preallocated buffers of :class:`realtime_nmf.nmf.FrameSolver` and the separator's
-masker, for batches up to :data:`MAX_CELLS`; larger batches keep the numpy path, whose
-matrix products reuse each template across rows. Their arithmetic is that of the numpy path (tests check both
-against naive references): float32 throughout, ``eps`` added to the model and flooring
-every denominator and activation.
+a live stream that meets one frame per audio block (block <= hop) paid four to six times
+the per-frame cost of a file whose frames are solved in batches. These kernels, compiled
+by numba, run the whole per-frame computation in three calls (start, updates, mask) on
+the preallocated buffers of :class:`realtime_nmf.nmf.FrameSolver` and the separator's
+:class:`~realtime_nmf.processors.Masker`, for batches up to :data:`MAX_CELLS`; larger
+batches keep the numpy path, whose matrix products reuse each template across rows.
+Their arithmetic is that of the numpy path (tests check both against naive references):
+float32 throughout, ``eps`` added to the model and flooring every denominator and
+activation. :func:`resample_block` is the live stream's resampler
+(:mod:`realtime_nmf.lowdelay`).
 
 numba is imported only when a kernel is first needed (:func:`available`), never when the
 package is imported; without it the numpy path runs. ``RTNMF_NO_NUMBA=1`` turns the
 kernels off. Compiled code is cached on disk (numba's ``cache=True``), so only the first
-run on a machine pays the compilation (about two seconds), and it happens when a
-separator is prepared, never in the audio callback.
+run on a machine pays the compilation (37 s on our shared 2-core machine at a load
+average of 14; later runs load the cache in a few seconds at that load), and it happens
+when a separator or the live resampler is prepared, never in the audio callback.
+``error_model="numpy"``: no ZeroDivisionError checks (every denominator is floored), so
+divisions and square roots vectorise.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ block down, and the result back up, inside the callback. A linear-phase anti-ali
 filter delays by half its length: libsamplerate's ``sinc_fastest`` costs 9.9 ms for a
 48 kHz device and a 4 kHz dictionary, down and up together. The same magnitude response
 with minimum phase puts the filter's energy at its start: here the whole round trip
-delays by about 1.5 ms (``tools/measure_resampling.py`` prints both), at the price of a
-group delay that grows towards the band edge (about 0.6 ms at 100 Hz, 1.8 ms at 80 % of
-the low rate's Nyquist frequency, per direction), which a listener does not notice.
+delays by about 1.4 ms (``python -m tools.benchmarks.resampling`` prints both), at the
+price of a group delay that grows towards the band edge (1.2 ms at 100 Hz, 2.5 ms at
+75 % of the lower rate's Nyquist frequency, round trip), which a listener does not notice.
 
 The filter: a Kaiser-windowed sinc at 45 % of the lower rate (pass band to 40 %, stop
 band from 50 %: nothing above the lower rate's Nyquist frequency folds back into the
