@@ -69,6 +69,8 @@ def load():
     kernels = Kernels()
     kernels.frame_start = jit(frame_start)
     kernels.frame_solve = jit(frame_solve)
+    global _accumulate
+    _accumulate = jit(_accumulate)  # called by frame_mask: compiled first, so that numba finds it compiled
     kernels.frame_mask = jit(frame_mask)
     kernels.resample_block = jit(resample_block)
     _module = kernels
@@ -104,14 +106,18 @@ def frame_start(spectra, power, v, h, warm, flat_share, colsum_raw, w_total, eps
     K = h.shape[1]
     one = np.float32(1.0)
     for r in range(n):
+        x = spectra[r].view(np.float32)  # re, im interleaved: plain float loops vectorise, complex ones do not
+        vr = v[r]
+        for f in range(F):
+            re = x[2 * f]
+            im = x[2 * f + 1]
+            vr[f] = np.sqrt(re * re + im * im)
+        if power != one:
+            for f in range(F):
+                vr[f] = vr[f] ** power
         energy = np.float32(0.0)
         for f in range(F):
-            x = spectra[r, f]
-            m = np.sqrt(x.real * x.real + x.imag * x.imag)
-            if power != one:
-                m = m**power
-            v[r, f] = m
-            energy += m
+            energy += vr[f]
         if not warm:
             flat = max(energy / w_total, eps)
             for k in range(K):
@@ -257,6 +263,23 @@ def frame_solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, e
     return most
 
 
+def _accumulate(out, Wt, h, index):
+    """``out += sum_i h[index[i]] * Wt[index[i]]``, four templates per pass over ``out``."""
+    F = out.shape[0]
+    n = index.size
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        k0, k1, k2, k3 = index[i], index[i + 1], index[i + 2], index[i + 3]
+        h0, h1, h2, h3 = h[k0], h[k1], h[k2], h[k3]
+        for f in range(F):
+            out[f] += h0 * Wt[k0, f] + h1 * Wt[k1, f] + h2 * Wt[k2, f] + h3 * Wt[k3, f]
+    for i in range(n4, n):
+        k = index[i]
+        hk = h[k]
+        for f in range(F):
+            out[f] += hk * Wt[k, f]
+
+
 def frame_mask(spectra, h, keep_index, rest_index, Wt, binary, exponent, eps, target, rest):
     """Multiply every row of ``spectra`` in place by the mask of the kept components.
 
@@ -283,28 +306,22 @@ def frame_mask(spectra, h, keep_index, rest_index, Wt, binary, exponent, eps, ta
         for f in range(F):
             target[f] = zero
             rest[f] = zero
-        for i in range(keep_index.size):
-            k = keep_index[i]
-            hk = h[r, k]
-            for f in range(F):
-                target[f] += hk * Wt[k, f]
-        for i in range(rest_index.size):
-            k = rest_index[i]
-            hk = h[r, k]
-            for f in range(F):
-                rest[f] += hk * Wt[k, f]
+        _accumulate(target, Wt, h[r], keep_index)
+        _accumulate(rest, Wt, h[r], rest_index)
+        x = spectra[r].view(np.float32)  # re, im interleaved
         if binary:
             for f in range(F):
-                if target[f] < rest[f]:
-                    spectra[r, f] = 0
-            continue
-        for f in range(F):
-            t = target[f]
-            s = rest[f]
+                target[f] = one if target[f] >= rest[f] else zero
+        else:
             if exponent != one:
-                t = t**exponent
-                s = s**exponent
-            spectra[r, f] = spectra[r, f] * (one - s / (t + s + eps))
+                for f in range(F):
+                    target[f] = target[f] ** exponent
+                    rest[f] = rest[f] ** exponent
+            for f in range(F):
+                target[f] = one - rest[f] / (target[f] + rest[f] + eps)
+        for f in range(F):
+            x[2 * f] *= target[f]
+            x[2 * f + 1] *= target[f]
 
 
 def resample_block(block, history, out, state, bank, sr_in, sr_out, unit):
