@@ -16,7 +16,11 @@ activation. :func:`resample_block` is the live stream's resampler
 
 numba is imported only when a kernel is first needed (:func:`available`), never when the
 package is imported; without it the numpy path runs. ``RTNMF_NO_NUMBA=1`` turns the
-kernels off. Compiled code is cached on disk (numba's ``cache=True``), so only the first
+kernels off. Which path a solver or masker takes when not told (``compiled=None``) is the
+host's choice (:func:`prefer_compiled`): the live engine prefers the kernels (one frame per
+callback is where they pay: three to four times faster there); file mode and batch runs
+keep the numpy path, whose batched matrix products are as fast per frame and which spares
+every short ``rtnmf run`` numba's import (about 0.7 s of CPU) and first compilation. Compiled code is cached on disk (numba's ``cache=True``), so only the first
 run on a machine pays the compilation (37 s on our shared 2-core machine at a load
 average of 14; later runs load the cache in a few seconds at that load), and it happens
 when a separator or the live resampler is prepared, never in the audio callback.
@@ -30,7 +34,7 @@ import os
 
 import numpy as np
 
-__all__ = ["MAX_CELLS", "available", "load", "frame_start", "frame_solve", "frame_mask", "resample_block"]
+__all__ = ["MAX_CELLS", "available", "load", "prefer_compiled", "default", "frame_start", "frame_solve", "frame_mask", "resample_block"]
 
 #: The kernels take a batch when ``n_rows * n_bins * n_components`` is at most this; larger
 #: batches run faster as numpy calls around BLAS matrix products, which reuse each template
@@ -40,6 +44,22 @@ MAX_CELLS = 1 << 16
 
 _module = None
 _failed = False
+_preferred = False
+
+
+def prefer_compiled(preferred: bool = True) -> None:
+    """Whether solvers and maskers built with ``compiled=None`` from now on use the kernels (when available).
+
+    Called by the live engine before it prepares a chain; the default (False) keeps the
+    numpy path.
+    """
+    global _preferred
+    _preferred = bool(preferred)
+
+
+def default():
+    """The kernels for ``compiled=None``: :func:`load` once :func:`prefer_compiled` was called, else None."""
+    return load() if _preferred else None
 
 
 def available() -> bool:

@@ -118,7 +118,7 @@ def test_batches_above_the_kernel_size_take_the_blas_path_with_the_same_result(r
     """Rows solved by the kernels one at a time equal the same rows solved as one large (numpy, BLAS) batch."""
     V, W, _ = random_problem(rng, n_bins=513, n_frames=12, k=32)
     Vt = np.ascontiguousarray(V.T, dtype=np.float32)
-    solver = nmf.FrameSolver(W, beta=0.5, iterations=10, max_rows=12)
+    solver = nmf.FrameSolver(W, beta=0.5, iterations=10, max_rows=12, compiled=True)
     assert solver.compiled and 12 * 513 * 32 > kernels.MAX_CELLS >= 513 * 32
     one_by_one = np.full((12, 32), 0.2, np.float32)
     for r in range(12):
@@ -137,3 +137,15 @@ def test_kernels_can_be_turned_off():
     code = "from realtime_nmf import nmf; import numpy as np; nmf.FrameSolver(np.ones((5, 2)), beta=1, iterations=1, compiled=True)"
     failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert failed.returncode != 0 and "compiled=True needs numba" in failed.stderr
+
+
+@needs_numba
+def test_the_host_chooses_the_path_the_live_engine_prefers_the_kernels(small_dictionary):
+    """compiled=None: the numpy path in file mode (no numba import for a short rtnmf run), the kernels once a live engine runs."""
+    from realtime_nmf.live.engine import LiveEngine
+    from realtime_nmf.processors import NMFSeparator
+
+    assert not nmf.FrameSolver(small_dictionary.W, beta=1, iterations=1).compiled
+    engine = LiveEngine(NMFSeparator(small_dictionary, keep=[0]), processing_rate=4000, device_rate=4000, n_channels=1)
+    assert engine.chain._solver.compiled
+    assert nmf.FrameSolver(small_dictionary.W, beta=1, iterations=1).compiled

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import kernels
 from ..errors import ParameterError
 from ..processors.base import Processor
 from ..resample import LowLatencyResampler
@@ -115,6 +116,7 @@ class LiveEngine:
         self.resampling = self.processing_rate != self.device_rate
         ratio = self.processing_rate / self.device_rate
         self.max_processing_block = int(np.ceil(self.max_block * ratio)) + 64
+        kernels.prefer_compiled()  # one frame per callback: the compiled per-frame kernels pay here
         chain.prepare(self.processing_rate, self.n_channels)
         self.chain = chain
         self.stats = LiveStats()

@@ -18,6 +18,8 @@ def _compiled_kernels(compiled: bool | None):
     """The compiled kernels when wanted and available; True without numba is an error."""
     if compiled is False:
         return None
+    if compiled is None:
+        return kernels.default()
     loaded = kernels.load()
     if loaded is None and compiled:
         raise ParameterError("compiled=True needs numba (pip install numba) and RTNMF_NO_NUMBA unset")
@@ -51,8 +53,9 @@ class FrameSolver:
         Largest batch.
     compiled : bool, optional
         Use the compiled kernels of :mod:`realtime_nmf.kernels` (numba) for batches of up
-        to :data:`realtime_nmf.kernels.MAX_CELLS` cells: by default when numba is
-        available; False runs the numpy path always (the same arithmetic in a dozen
+        to :data:`realtime_nmf.kernels.MAX_CELLS` cells: by default (None) when the host
+        prefers them (:func:`realtime_nmf.kernels.prefer_compiled`: the live engine does)
+        and numba is available; False runs the numpy path always (the same arithmetic in a dozen
         numpy calls per update: fast for large batches, whose matrix products reuse each
         template across rows, four times slower for single frames).
     """

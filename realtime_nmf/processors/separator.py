@@ -249,7 +249,7 @@ class Masker:
         Largest batch (frames times channels).
     compiled : bool, optional
         Use the compiled kernel (:func:`realtime_nmf.kernels.frame_mask`); by default
-        when numba is available.
+        (None) as :func:`realtime_nmf.kernels.default` says (the live engine prefers it).
     """
 
     def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int, compiled: bool | None = None):
@@ -267,7 +267,7 @@ class Masker:
         self._mask = np.zeros(shape, np.float32)
         self._binary = np.zeros(shape, bool)
         self._eps = np.float32(defaults.EPS)
-        self._kernels = None if compiled is False else kernels.load()
+        self._kernels = None if compiled is False else (kernels.default() if compiled is None else kernels.load())
         self._kernel_rows = kernels.MAX_CELLS // (W.shape[0] * W.shape[1]) if self._kernels is not None else -1
         if self._kernels is not None:
             self._Wt = np.ascontiguousarray(W.T, dtype=np.float32)
