@@ -15,7 +15,7 @@ EPS = 1e-10
 # --- training -------------------------------------------------------------------------
 N_COMPONENTS = 16
 #: beta 0.5, between Kullback-Leibler (1) and Itakura-Saito (0): the best of the divergences tried
-#: on the heart+lung and drum benchmarks (tools/benchmark_quality.py; README "Separation quality"),
+#: on the heart+lung and drum benchmarks (python -m tools.benchmarks.quality; docs/quality.md),
 #: as FitzGerald, Cranitch and Coyle (2009) found for musical sources.
 BETA = 0.5
 TRAIN_ITERATIONS = 200
@@ -55,8 +55,18 @@ FLAT_START = 0.2
 MASK = "ratio"
 MASK_EXPONENT = 1.0
 
+# --- offline solves to convergence (decompose, audition, benchmarks) -------------------
+#: Most updates, and the relative change of the activations that counts as converged,
+#: wherever "solved to convergence" is meant: realtime_nmf.decompose, audition, the
+#: benchmarks' offline reference.
+CONVERGED_ITERATIONS = 500
+CONVERGED_TOLERANCE = 1e-6
+
 # --- hosting --------------------------------------------------------------------------
-BLOCK_SIZE = 1024
+#: Samples per block in file mode (the output does not depend on it). Large enough that a block
+#: holds a whole batch of frames at any common hop: with 1024, ``rtnmf run`` at hop 256 solved
+#: batches of 4 and cost 2.1x the engine's batched cost per frame; with 16384, 1.2x.
+BLOCK_SIZE = 16384
 
 
 def default_n_fft(sample_rate: float) -> int:

@@ -27,6 +27,15 @@ def isolated_user_presets(tmp_path_factory, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def numpy_path_unless_live():
+    """A live engine makes the compiled kernels the default for the rest of its process: undo that after each test."""
+    yield
+    from realtime_nmf import kernels
+
+    kernels.prefer_compiled(False)
+
+
 @pytest.fixture(scope="session")
 def stethoscope():
     """The demo's synthesised stethoscope recording (20 s) and its parts."""
@@ -41,7 +50,7 @@ def small_dictionary(stethoscope):
     from realtime_nmf.training import learn_dictionary
 
     # beta pinned: the engine tests' thresholds were set with KL, whatever the training default
-    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, n_iter=60, n_fft=256, hop_length=64, beta=1.0)
+    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, iterations=60, n_fft=256, hop_length=64, beta=1.0)
 
 
 @pytest.fixture

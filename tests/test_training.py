@@ -16,7 +16,7 @@ from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.stft import magnitude_spectrogram
 from realtime_nmf.training import learn_labelled_dictionary, validate_label
 
-SETTINGS = dict(n_fft=256, hop_length=64, n_iter=60)
+SETTINGS = dict(n_fft=256, hop_length=64, iterations=60)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_supervised_dictionary_holds_each_part_s_templates_with_labels(parts, tm
     assert d.labels == ["heart"] * 4 + ["chest"] * 6
     assert d.provenance["method"] == "supervised" and [s["role"] for s in d.provenance["stages"]] == ["target", "background"]
     # each part's templates are the NMF of that part alone
-    alone = fit(magnitude_spectrogram(heart, 256, 64), 4, n_iter=60, tol=d.provenance["tolerance"]).W
+    alone = fit(magnitude_spectrogram(heart, 256, 64), 4, iterations=60, tolerance=d.provenance["tolerance"]).W
     np.testing.assert_allclose(d.W[:, :4], alone, atol=1e-6)
     # labels survive saving, and a selection by label keeps the target
     loaded = Dictionary.load(d.save(tmp_path / "d.npz"))
@@ -68,7 +68,7 @@ def test_supervised_separation_brings_out_the_target(parts, stethoscope):
 
 @pytest.mark.parametrize("options, message", [
     (dict(), "give background-only audio or mixtures"),
-    (dict(background=["rest"], n_components=8, target_components=8), "target_components=8 must be less than components=8"),
+    (dict(background=["rest"], n_components=8, target_components=8), "target_components=8 must be less than n_components=8"),
     (dict(background=["rest"], target_label="heart", background_label="heart"), "both 'heart'"),
     (dict(background=["rest"], target_label="0-3"), "target_label='0-3' must start with a letter"),
     (dict(background=["rest"], background_label="all"), "background_label='all'"),
@@ -122,3 +122,26 @@ def test_cli_labelled_training_errors(parts, tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "d.npz").exists()
+
+
+def test_latency_ms_chooses_the_hop_of_the_asymmetric_windows_and_keeps_n_fft(stethoscope):
+    from realtime_nmf.training import learn_dictionary, resolve_stft_settings
+
+    assert resolve_stft_settings(4000, latency_ms=8) == (256, 16, "asymmetric")
+    assert resolve_stft_settings(44100, latency_ms=4) == (2048, 88, "asymmetric")
+    assert resolve_stft_settings(48000, n_fft=1024, latency_ms=4) == (1024, 96, "asymmetric")
+    d = learn_dictionary([stethoscope["mixture"][:20000]], 4000, n_components=4, iterations=5, latency_ms=8)
+    assert (d.n_fft, d.hop_length, d.window, d.latency_samples) == (256, 16, "asymmetric", 31)
+    assert d.provenance["latency_ms_requested"] == 8
+
+
+def test_latency_ms_conflicts_are_errors():
+    from realtime_nmf.errors import ParameterError
+    from realtime_nmf.training import resolve_stft_settings
+
+    with pytest.raises(ParameterError, match="not both"):
+        resolve_stft_settings(4000, hop_length=32, latency_ms=8)
+    with pytest.raises(ParameterError, match="drop window='hamming'"):
+        resolve_stft_settings(4000, window="hamming", latency_ms=8)
+    with pytest.raises(ParameterError, match="shorter than one sample"):
+        resolve_stft_settings(4000, latency_ms=0.1)

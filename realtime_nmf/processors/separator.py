@@ -8,25 +8,30 @@ mixture's phase is kept. With every component kept the output is the input, dela
 
 Masks (``Vt = W_keep @ h_keep``, ``Vr = W_rest @ h_rest``, ``a`` = ``mask_exponent``):
 
-- ``"ratio"``: ``Vt**a / (Vt**a + Vr**a)`` (the ratio mask for ``a = 1``, the Wiener mask
-  for ``a = 2`` on a magnitude dictionary);
+- ``"ratio"``: ``Vt**a / (Vt**a + Vr**a + eps)`` (the ratio mask for ``a = 1``, the Wiener
+  mask for ``a = 2`` on a magnitude dictionary);
 - ``"binary"``: 1 where ``Vt >= Vr``, else 0.
+
+:class:`Masker` is the one implementation of these masks: the streaming separator, the
+converged offline separation (:func:`realtime_nmf.decompose.separate`) and the benchmarks
+all use it; :func:`ratio_mask` is its formula, which
+:func:`realtime_nmf.decompose.iter_component_signals` applies to single components.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, kernels
 from ..dictionary import Dictionary
 from ..errors import ParameterError
 from ..nmf import FrameSolver
 from ..stft import StreamingSTFT, istft, stft
 from .base import Parameter, Processor, validate_parameters
 
-__all__ = ["NMFSeparator", "SEPARATOR_PARAMETERS"]
+__all__ = ["NMFSeparator", "SEPARATOR_PARAMETERS", "Masker", "ratio_mask"]
 
 #: Settings of the separator (besides its dictionary); presets store them under these names.
 SEPARATOR_PARAMETERS: dict[str, Parameter] = {
@@ -89,14 +94,15 @@ class NMFSeparator(Processor):
         return FrameSolver(
             self.dictionary.W,
             beta=self.dictionary.beta,
-            n_iter=self.params["iterations"],
-            tol=self.params["tolerance"],
+            iterations=self.params["iterations"],
+            tolerance=self.params["tolerance"],
             sparsity=self.params["sparsity"],
             max_rows=max_rows,
         )
 
-    def _make_masker(self, max_rows: int, keep: list[int] | None = None) -> "_Masker":
-        return _Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], max_rows)
+    def make_masker(self, max_rows: int, keep: list[int] | None = None) -> "Masker":
+        """A :class:`Masker` for this separator's dictionary, mask settings and kept components (or ``keep``)."""
+        return Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], max_rows)
 
     def set_keep(self, keep: Any) -> list[int]:
         """Change the kept components while running; takes effect at the next frame.
@@ -108,7 +114,7 @@ class NMFSeparator(Processor):
         """
         indices = self.dictionary.resolve_components(keep)
         if self.n_channels is not None:
-            masker = self._make_masker(self._rows, indices)
+            masker = self.make_masker(self._rows, indices)
             self._retired_masker = self._masker  # freed here, not in the audio thread
             self._masker = masker
         self.keep, self._keep_spec = indices, keep
@@ -126,7 +132,7 @@ class NMFSeparator(Processor):
         self._rows = B * C
         self._solver = self._make_solver(self._rows)
         self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectra, batch_frames=B)
-        self._masker = self._make_masker(self._rows)
+        self._masker = self.make_masker(self._rows)
         self._magnitude = np.zeros((self._rows, F), np.float32)
         # activations of the last batch_frames frames: frame m uses (and replaces) slot m % batch_frames
         self._h = np.zeros((self._rows, K), np.float32)
@@ -159,38 +165,32 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
-        np.abs(spectra, out=magnitude)
-        if self.dictionary.power != 1.0:
-            np.power(magnitude, self.dictionary.power, out=magnitude)
-        if first_frame < self.params["batch_frames"]:
-            self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
-        else:
-            self._solver.warm_start(magnitude, h, self.params["flat_start"])
+        # no earlier frame in this slot yet: cold start
+        self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
+                           flat_share=self.params["flat_start"])
         self.updates += self._solver.solve(magnitude, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
 
     # ---------------------------------------------------------------------------------
-    def separate_offline(self, audio: np.ndarray, *, converge: bool = False, n_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
-        """Whole-signal reference of the same computation, without the streaming machinery.
+    def separate_offline(self, audio: np.ndarray) -> np.ndarray:
+        """Whole-signal reference of the streaming computation, without the streaming machinery.
+
+        The same per-frame algorithm (warm starts, updates, tolerance, masks) run frame by
+        frame over the offline STFT; the streaming output must equal it. For every frame
+        solved to convergence instead (the quality reference), see
+        :func:`realtime_nmf.decompose.separate`.
 
         Parameters
         ----------
         audio : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
             At the dictionary's sample rate.
-        converge : bool
-            False: the streaming algorithm frame by frame (same warm starts, iterations
-            and tolerance), which the streaming output must equal. True: every frame
-            solved to convergence (``n_iter`` updates or relative change below ``tol``),
-            the "offline" quality reference.
 
         Returns
         -------
         np.ndarray [shape=audio.shape, dtype=float32]
             Time-aligned with ``audio`` (no latency).
         """
-        from ..nmf import solve_activations
-
         d = self.dictionary
         x = np.asarray(audio, dtype=np.float32)
         squeeze = x.ndim == 1
@@ -200,31 +200,44 @@ class NMFSeparator(Processor):
         F, M, C = S.shape
         B = self.params["batch_frames"]
         H = np.empty((M, C, d.n_components), np.float32)  # frame, channel, component
-        if converge:
-            for c in range(C):
-                H[:, c, :] = solve_activations(V[:, :, c], d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"]).T
-        else:
-            solver = self._make_solver(C)
-            for m in range(M):
-                v = np.ascontiguousarray(V[:, m, :].T)
-                h = H[m]
-                if m < B:
-                    solver.start(v, h)
-                else:
-                    h[...] = H[m - B]  # each frame starts from the frame batch_frames earlier
-                    solver.warm_start(v, h, self.params["flat_start"])
-                solver.solve(v, h)
-        masker = self._make_masker(C)
+        solver = self._make_solver(C)
         for m in range(M):
-            frame = np.ascontiguousarray(S[:, m, :].T)
-            masker.apply(frame, H[m])
-            S[:, m, :] = frame.T
+            v = np.ascontiguousarray(V[:, m, :].T)
+            h = H[m]
+            if m < B:
+                solver.start(v, h)
+            else:
+                h[...] = H[m - B]  # each frame starts from the frame batch_frames earlier
+                solver.warm_start(v, h, self.params["flat_start"])
+            solver.solve(v, h)
+        self.make_masker(C).apply_frames(S, H)
         y = istft(S, d.n_fft, d.hop_length, d.window, length=x2.shape[0])
         return y[:, 0] if squeeze else y
 
 
-class _Masker:
+def ratio_mask(target: np.ndarray, rest: np.ndarray, out: np.ndarray, eps: np.float32 = np.float32(defaults.EPS)) -> np.ndarray:
+    """The ratio mask ``target / (target + rest + eps)``, written to ``out`` (may be ``rest``, not ``target``).
+
+    Parameters
+    ----------
+    target, rest : np.ndarray [shape=(..., n_bins)]
+        Model spectra of the kept components and of the others (non-negative).
+    out : np.ndarray [shape=target.shape]
+
+    Returns
+    -------
+    out : np.ndarray
+    """
+    np.add(target, rest, out=out)
+    np.add(out, eps, out=out)
+    np.divide(target, out, out=out)
+    return out
+
+
+class Masker:
     """Builds the mask of the kept components for a batch of frames and applies it in place (preallocated).
+
+    Nothing is allocated after construction; :meth:`apply` runs in the audio thread.
 
     Parameters
     ----------
@@ -234,9 +247,12 @@ class _Masker:
     exponent : float
     max_rows : int
         Largest batch (frames times channels).
+    compiled : bool, optional
+        Use the compiled kernel (:func:`realtime_nmf.kernels.frame_mask`); by default
+        (None) as :func:`realtime_nmf.kernels.default` says (the live engine prefers it).
     """
 
-    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int):
+    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int, compiled: bool | None = None):
         rest = [k for k in range(W.shape[1]) if k not in set(keep)]
         self.keep_index = np.array(keep, dtype=np.intp)
         self.rest_index = np.array(rest, dtype=np.intp)
@@ -251,6 +267,12 @@ class _Masker:
         self._mask = np.zeros(shape, np.float32)
         self._binary = np.zeros(shape, bool)
         self._eps = np.float32(defaults.EPS)
+        self._kernels = None if compiled is False else (kernels.default() if compiled is None else kernels.load())
+        self._kernel_rows = kernels.MAX_CELLS // (W.shape[0] * W.shape[1]) if self._kernels is not None else -1
+        if self._kernels is not None:
+            self._Wt = np.ascontiguousarray(W.T, dtype=np.float32)
+            self._k_work = (np.empty(W.shape[0], np.float32), np.empty(W.shape[0], np.float32))
+            self.apply(np.zeros((0, W.shape[0]), np.complex64), np.zeros((0, W.shape[1]), np.float32))  # compile now
 
     def apply(self, spectra: np.ndarray, h: np.ndarray) -> None:
         """Multiply ``spectra`` in place by the masks for activations ``h``.
@@ -264,6 +286,10 @@ class _Masker:
         """
         if self.rest_index.size == 0:
             return  # every component kept: the mask is 1
+        if spectra.shape[0] <= self._kernel_rows:
+            self._kernels.frame_mask(spectra, h, self.keep_index, self.rest_index, self._Wt, self.kind == "binary",
+                                     np.float32(self.exponent), self._eps, *self._k_work)
+            return
         n = spectra.shape[0]
         target, rest = self._target[:n], self._rest[:n]
         np.take(h, self.keep_index, axis=1, out=self._h_keep[:n])
@@ -279,9 +305,19 @@ class _Masker:
         if self.exponent != 1.0:
             np.power(target, self.exponent, out=target)
             np.power(rest, self.exponent, out=rest)
-        # 1 - rest / (target + rest): exactly 1 where only kept components are active
-        np.add(target, rest, out=mask)
-        np.add(mask, self._eps, out=mask)
-        np.divide(rest, mask, out=mask)
-        np.subtract(np.float32(1.0), mask, out=mask)
+        ratio_mask(target, rest, mask, self._eps)
         np.multiply(spectra, mask, out=spectra)
+
+    def apply_frames(self, S: np.ndarray, H: np.ndarray) -> None:
+        """Mask a whole STFT in place, frame by frame (offline use: allocates per frame).
+
+        Parameters
+        ----------
+        S : np.ndarray [shape=(n_bins, n_frames, n_channels), dtype=complex]
+        H : np.ndarray [shape=(n_frames, n_channels, n_components)]
+            Activations of every frame of every channel.
+        """
+        for m in range(S.shape[1]):
+            frame = np.ascontiguousarray(S[:, m, :].T, dtype=np.complex64)
+            self.apply(frame, np.ascontiguousarray(H[m], dtype=np.float32))
+            S[:, m, :] = frame.T
