@@ -32,7 +32,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import soundfile as sf
 
-from .audio import StreamResampler, audio_info, read_blocks, resample
+from .audio import audio_info, read_blocks
+from .resample import StreamResampler, resample
 from .errors import AudioFileError, ParameterError
 from .stft import analysis_window, n_frames_for, validate_stft_settings
 
@@ -52,8 +53,8 @@ def resampled_length(n_samples: int, sr_in: int, sr_out: int) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _window(window: str, n_fft: int) -> np.ndarray:
-    w = analysis_window(window, n_fft).astype(np.float32)
+def _window(window: str, n_fft: int, hop_length: int) -> np.ndarray:
+    w = analysis_window(window, n_fft, hop_length).astype(np.float32)
     w.flags.writeable = False
     return w
 
@@ -185,7 +186,7 @@ class FrameReader:
         first = (self._context + 1) * hop - self.n_fft
         piece = piece[first : first + (n - 1) * hop + self.n_fft]
         frames = np.lib.stride_tricks.as_strided(piece, shape=(n, self.n_fft), strides=(hop * piece.itemsize, piece.itemsize), writeable=False)
-        np.multiply(frames, _window(self.window, self.n_fft), out=out)
+        np.multiply(frames, _window(self.window, self.n_fft, self.hop_length), out=out)
 
     def _spectrum(self, frames: np.ndarray) -> np.ndarray:
         """``|rfft(frames)|**power`` as ``(n_bins, n_frames)`` float32, the way :func:`realtime_nmf.stft.magnitude_spectrogram` computes it.

@@ -224,7 +224,7 @@ class OnlineNMF:
 
     def transform(self, V: np.ndarray) -> np.ndarray:
         """Activations of ``V (n_bins, n_frames)`` against the current templates, ``(n_components, n_frames)``."""
-        return solve_activations(V, self.W, beta=self.beta, n_iter=self.solver_iterations, tol=self.solver_tolerance,
+        return solve_activations(V, self.W, beta=self.beta, iterations=self.solver_iterations, tolerance=self.solver_tolerance,
                                  sparsity=self.sparsity)
 
     def partial_fit(self, V: np.ndarray, *, forget: float = 1.0) -> float:
@@ -323,7 +323,7 @@ def online_fit(readers: Sequence[FrameReader], n_components: int, *, beta: float
         (frames of one pass), ``divergence_per_frame`` (mean over the last pass, each
         mini-batch measured before its update) and ``history`` (that mean for every pass).
     """
-    n_components = _check("components", n_components, 1)
+    n_components = _check("n_components", n_components, 1)
     batch_frames = _check("batch_frames", batch_frames, 1)
     run_frames = min(_check("run_frames", run_frames, 1), batch_frames)
     passes = _check("passes", passes, 1)
@@ -334,7 +334,7 @@ def online_fit(readers: Sequence[FrameReader], n_components: int, *, beta: float
     counts = [reader.n_frames for reader in readers]
     n_frames = sum(counts)
     if n_frames < n_components:
-        raise ParameterError(f"the training audio gives {n_frames} frames, fewer than components={n_components}; "
+        raise ParameterError(f"the training audio gives {n_frames} frames, fewer than n_components={n_components}; "
                              "use longer recordings or fewer components")
     if W_init is None:
         W_init = initial_templates(readers, n_components, init=init, seed=seed, init_frames=init_frames, run_frames=run_frames)
@@ -382,6 +382,7 @@ def learn_dictionary_online(
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
+    latency_ms: float | None = None,
     power: float = defaults.POWER,
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
@@ -406,7 +407,7 @@ def learn_dictionary_online(
     sample_rate : int
     n_components, beta, init, seed, sparsity
         As for :func:`realtime_nmf.training.learn_dictionary`.
-    n_fft, hop_length, window, power
+    n_fft, hop_length, window, latency_ms, power
         As for :func:`realtime_nmf.training.learn_dictionary`.
     batch_frames, passes, forget, solver_iterations, solver_tolerance, run_frames, init_frames
         See :func:`online_fit`.
@@ -423,7 +424,7 @@ def learn_dictionary_online(
 
     beta = validate_beta(beta)
     sample_rate = _check("sample_rate", sample_rate, 1)
-    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     readers = [clip if isinstance(clip, FrameReader) else
                FrameReader(clip, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=window, power=power,
                            name=sources[index] if index < len(sources) else None)
@@ -446,6 +447,7 @@ def learn_dictionary_online(
         "init": init,
         "seed": seed,
         "sparsity": sparsity,
+        "latency_ms_requested": latency_ms,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }

@@ -45,7 +45,7 @@ def test_batch_statistics_match_the_naive_formulas(rng, beta):
     _, _, V = _synthetic(rng, n_frames=300, noise=0.01)
     V[:, :5] = 0.0  # silent frames
     W = np.maximum(initialize(V, 5)[0], 1e-3).astype(np.float32)
-    H = solve_activations(V, W, beta=beta, n_iter=30)
+    H = solve_activations(V, W, beta=beta, iterations=30)
     num, den, value = batch_statistics(V, W, H, beta)
     num_ref, den_ref, value_ref = _naive_statistics(V, W, H, beta)
     np.testing.assert_allclose(num, num_ref, rtol=2e-4, atol=1e-6 * np.abs(num_ref).max())
@@ -62,7 +62,7 @@ def _naive_online(W0, batches, forgets, beta, solver_iterations):
     A = np.zeros_like(W)
     B = np.zeros_like(W)
     for V, rho in zip(batches, forgets):
-        H = solve_activations(V, W.astype(np.float32), beta=beta, n_iter=solver_iterations, tol=1e-4)
+        H = solve_activations(V, W.astype(np.float32), beta=beta, iterations=solver_iterations, tolerance=1e-4)
         num, den, _ = _naive_statistics(V, W.astype(np.float32), H, beta)
         A = rho * A + num * W.astype(np.float32).astype(np.float64) ** a
         B = rho * B + den * W.astype(np.float32).astype(np.float64) ** b
@@ -177,7 +177,7 @@ def test_streaming_initialisation_equals_nndsvda_of_the_whole_spectrogram(stetho
 
 
 def _held_out(W, V, beta):
-    H = solve_activations(V, W, beta=beta, n_iter=300, tol=1e-7)
+    H = solve_activations(V, W, beta=beta, iterations=300, tolerance=1e-7)
     return beta_divergence(V, W @ H, beta) / V.shape[1]
 
 
@@ -193,7 +193,7 @@ def test_loss_falls_over_the_passes_and_held_out_divergence_reaches_the_batch_fi
     assert all(later < earlier for earlier, later in zip(history, history[1:])), history
     start = _held_out(initial_templates(readers, 8), V_test, 0.5)
     online = _held_out(result["W"], V_test, 0.5)
-    batch = _held_out(fit(magnitude_spectrogram(train, 256, 64), 8, beta=0.5, n_iter=200, tol=0).W, V_test, 0.5)
+    batch = _held_out(fit(magnitude_spectrogram(train, 256, 64), 8, beta=0.5, iterations=200, tolerance=0).W, V_test, 0.5)
     assert online < 0.8 * start
     assert online < 1.03 * batch, (online, batch)
 
@@ -226,7 +226,7 @@ def test_bad_settings_and_silent_audio_raise_clear_errors(stethoscope):
             learn_dictionary_online([y], 4000, n_components=4, **{option: value})
     with pytest.raises(ParameterError, match="silent"):
         learn_dictionary_online([np.zeros(8000, np.float32)], 4000, n_components=4)
-    with pytest.raises(ParameterError, match="fewer than components"):
+    with pytest.raises(ParameterError, match="fewer than n_components"):
         learn_dictionary_online([y[:300]], 4000, n_components=16)
     with pytest.raises(ParameterError, match="at least one audio file"):
         train_dictionary_online([])
