@@ -14,8 +14,8 @@ from realtime_nmf.errors import ParameterError
 from realtime_nmf.file_frames import ArrayFrames, FrameReader
 from realtime_nmf.nmf import beta_divergence, fit, initialize, solve_activations, update_w
 from realtime_nmf.online_data import initial_templates, plan_pass
-from realtime_nmf.online_training import (OnlineNMF, batch_statistics, full_batch_memory, learn_dictionary_online, online_fit,
-                                          spectrogram_bytes, train_dictionary_online, update_exponents)
+from realtime_nmf.online_nmf import OnlineNMF, batch_statistics, online_fit, update_exponents
+from realtime_nmf.online_training import full_batch_memory, learn_dictionary_online, spectrogram_bytes, train_dictionary_online
 from realtime_nmf.stft import magnitude_spectrogram
 
 BETAS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]

@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|routes|training|memory] [--markdown FILE]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|routes|training|online|memory] [--markdown FILE]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -20,8 +20,10 @@ Configurations:
 Rows: (1) the streaming engine, whole path in file mode, at the setting's updates and at
 10, 15 and 20; (2) scikit-learn's H-only transform per frame and on the whole file; (3) a
 naive numpy per-frame loop; (4) callback cost per block in the live engine; (5) training
-against scikit-learn's NMF(solver="mu"); (6) peak memory of `rtnmf run` on a one-hour
-file and of training on ten minutes.
+against scikit-learn's NMF(solver="mu"); (6) online training against full batch and
+scikit-learn's MiniBatchNMF.partial_fit, and its peak memory from 6 minutes to 10 hours
+(tools/benchmarks/online.py); (7) peak memory of `rtnmf run` on a one-hour file and of
+training on ten minutes.
 
 ``--markdown FILE`` also writes every table to FILE (``docs/generated/bench.md`` for the
 documentation's Performance page), headed by the command, machine, date and commit.
@@ -444,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
-    parser.add_argument("--only", choices=("engine", "routes", "training", "memory"), help="run one part of the table")
+    parser.add_argument("--only", choices=("engine", "routes", "training", "online", "memory"), help="run one part of the table")
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the tables to FILE as Markdown, with the command, machine and date (docs/generated/bench.md)")
     args = parser.parse_args(argv)
@@ -453,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("tools.benchmarks.bench", sys.argv[1:] if argv is None else argv)
     repeats = 2 if args.quick else 5
     training_repeats = 1 if args.quick else 3
-    parts = {args.only} if args.only else {"engine", "routes", "training"} | (set() if args.skip_memory else {"memory"})
+    parts = {args.only} if args.only else {"engine", "routes", "training", "online"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
         for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
@@ -465,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
             routes.live_rows(report, args.quick)
         if "training" in parts:
             report_training(report, args.quick, training_repeats)
+        if "online" in parts:  # online training against full batch and MiniBatchNMF, and its memory (online.py)
+            from . import online
+
+            online.online_rows(report, args.quick, skip_memory=args.skip_memory)
     if "memory" in parts:
         report_memory(report, args.quick)
     if args.markdown is not None:

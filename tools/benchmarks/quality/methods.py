@@ -49,7 +49,10 @@ class Method:
     prototype: every analysis vector is the current magnitude frame stacked with the
     ``context`` frames before it (see :class:`~.prototypes.ContextDictionary`).
     ``baseline`` names a separator that is not NMF (``"static-wiener"``:
-    :func:`static_wiener_estimate`); only the STFT settings are then used.
+    :func:`static_wiener_estimate`); only the STFT settings are then used. ``online``
+    (with ``training="mixture"``): the dictionary is learned by
+    :func:`realtime_nmf.online_training.learn_dictionary_online` with these options
+    instead of full-batch NMF.
     """
 
     name: str
@@ -74,6 +77,8 @@ class Method:
     latency_ms: float | None = None
     #: a symmetric window just short enough for this latency in ms (n_fft - 1 <= it; hop n_fft // hop_divisor)
     symmetric_latency_ms: float | None = None
+    #: learn the dictionary by online training with these options (realtime_nmf.online_training), not full batch
+    online: dict | None = None
 
     def with_(self, name: str, description: str, **changes) -> "Method":
         """A copy with another name and description and the given fields changed (``separator`` merged)."""
@@ -177,6 +182,11 @@ def _methods() -> dict[str, Method]:
     methods.append(DEFAULTS.with_("lat4ms+iter20", "lat4ms, 20 updates per frame", latency_ms=4.0, separator=dict(iterations=20)))
     methods.append(DEFAULTS.with_("sym4ms", "a short symmetric Hann window at the same latency as lat4ms (n_fft 16 at 4 kHz, 64 at 22.05 kHz), "
                                   "8 components (16 is more than n_fft 16's 9 bins allow)", symmetric_latency_ms=4.0, n_components=8))
+    # out-of-core training (issue 15): the same flow, the dictionary learned online; the first halves are 7.5 to 5 s, so the
+    # mini-batches are small enough for a pass to make several updates
+    for passes in (3, 6):
+        methods.append(DEFAULTS.with_(f"online{passes}", f"today's defaults, the dictionary learned online (rtnmf train --online --passes {passes}): "
+                                      "mini-batches of 32 frames gathered from runs of 8", online=dict(batch_frames=32, run_frames=8, passes=passes)))
     # not NMF: what a fixed equaliser learned from the same labelled first half does (the defaults' STFT settings)
     methods.append(DEFAULTS.with_("baseline:static-wiener",
                                   "baseline, not NMF: fixed per-frequency gain Pt / (Pt + Pb), mean power spectra of the first half's "
@@ -214,6 +224,11 @@ def learn_from_mixture(method: Method, clip: np.ndarray, sample_rate: int, *, sp
     if method.context:
         context = learn_context_dictionary(clip, sample_rate, context=method.context, **options)
         return context.current, context
+    if method.online is not None:
+        from realtime_nmf.online_training import learn_dictionary_online
+
+        options.pop("iterations")
+        return learn_dictionary_online([clip], sample_rate, **options, **method.online), None
     return learn_dictionary([clip], sample_rate, **options), None
 
 
