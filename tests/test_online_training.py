@@ -15,7 +15,8 @@ from realtime_nmf.file_frames import ArrayFrames, FrameReader
 from realtime_nmf.nmf import beta_divergence, fit, initialize, solve_activations, update_w
 from realtime_nmf.online_data import initial_templates, plan_pass
 from realtime_nmf.online_nmf import OnlineNMF, batch_statistics, online_fit, update_exponents
-from realtime_nmf.online_training import full_batch_memory, learn_dictionary_online, spectrogram_bytes, train_dictionary_online
+from realtime_nmf.online_training import (full_batch_memory, learn_dictionary_online, learn_labelled_dictionary_online, spectrogram_bytes,
+                                          train_dictionary_online, train_labelled_dictionary_online)
 from realtime_nmf.stft import magnitude_spectrogram
 
 BETAS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
@@ -216,6 +217,30 @@ def test_learn_dictionary_online_from_signals_and_files(stethoscope, tmp_path):
     assert not np.allclose(other.W, same.W, atol=1e-3)
     again = learn_dictionary_online([y[:40000], y[40000:]], 4000, **kwargs)
     np.testing.assert_array_equal(again.W, same.W)  # seeded: the same run twice gives the same dictionary
+
+
+def test_labelled_dictionaries_learned_online(stethoscope, tmp_path):
+    heart, rest = stethoscope["heart"][:60000], (stethoscope["mixture"] - stethoscope["heart"])[:60000]
+    options = dict(n_components=8, target_components=3, n_fft=256, hop_length=64, batch_frames=128, passes=2, seed=0)
+    supervised = learn_labelled_dictionary_online([heart], 4000, background=[rest], target_label="heart", background_label="chest", **options)
+    assert supervised.labels == ["heart"] * 3 + ["chest"] * 5 and supervised.provenance["method"] == "supervised"
+    assert [stage["role"] for stage in supervised.provenance["stages"]] == ["target", "background"]
+    alone = learn_dictionary_online([heart], 4000, **{k: v for k, v in options.items() if k != "target_components"} | {"n_components": 3})
+    np.testing.assert_allclose(supervised.W[:, :3], alone.W, atol=1e-6)  # each part's templates: online NMF of that part alone
+    semi = learn_labelled_dictionary_online([heart], 4000, mixtures=[heart + rest], **options)
+    np.testing.assert_allclose(semi.W[:, :3], alone.W, atol=1e-6)  # held fixed while the mixtures are fitted
+    assert semi.provenance["method"] == "semi-supervised" and semi.labels == ["target"] * 3 + ["background"] * 5
+    np.testing.assert_allclose(np.linalg.norm(semi.W, axis=0), 1.0, atol=1e-5)
+    sf.write(tmp_path / "heart.wav", heart, 4000, subtype="FLOAT")
+    sf.write(tmp_path / "rest.wav", rest, 4000, subtype="FLOAT")
+    from_files = train_labelled_dictionary_online([tmp_path / "heart.wav"], background=[tmp_path / "rest.wav"], target_label="heart",
+                                                  background_label="chest", **options)
+    np.testing.assert_allclose(from_files.W, supervised.W, atol=1e-6)
+    assert from_files.provenance["sources"] == ["heart.wav", "rest.wav"]
+    with pytest.raises(ParameterError, match="background-only audio or mixtures"):
+        learn_labelled_dictionary_online([heart], 4000, **options)
+    with pytest.raises(ParameterError, match="'passses' is not an option"):
+        learn_labelled_dictionary_online([heart], 4000, background=[rest], passses=2)
 
 
 def test_bad_settings_and_silent_audio_raise_clear_errors(stethoscope):
