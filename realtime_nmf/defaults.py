@@ -38,7 +38,7 @@ ONLINE_PASSES = 3
 #: Weight the statistics keep each time a mini-batch of ONLINE_BATCH_FRAMES frames is added.
 ONLINE_FORGET = 0.2
 #: Updates of each mini-batch's activations at most, and the relative change that ends them sooner.
-ONLINE_SOLVER_ITERATIONS = 20
+ONLINE_SOLVER_ITERATIONS = 30
 ONLINE_SOLVER_TOLERANCE = 1e-4
 #: Frames sampled to initialise the templates (the signs of the nndsvda templates).
 ONLINE_INIT_FRAMES = 8192
