@@ -20,6 +20,8 @@ from realtime_nmf.nmf import fit, initialize, solve_activations
 from realtime_nmf.offline import process_file
 from realtime_nmf.processors.latency import process_array
 from realtime_nmf.processors.separator import SEPARATOR_PARAMETERS
+from realtime_nmf.online_nmf import OnlineNMF, online_fit
+from realtime_nmf.online_training import learn_dictionary_online
 from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary, resolve_stft_settings
 
 #: (function, parameter, name of the constant in realtime_nmf.defaults)
@@ -53,6 +55,15 @@ API = [
         ("window", "WINDOW"), ("power", "POWER"), ("init", "INIT"), ("seed", "SEED"), ("sparsity", "SPARSITY"))],
     (learn_labelled_dictionary, "target_label", "TARGET_LABEL"),
     (learn_labelled_dictionary, "background_label", "BACKGROUND_LABEL"),
+    # online training: the same defaults as full batch, and its own
+    *[(learn_dictionary_online, name, constant) for name, constant in (
+        ("n_components", "N_COMPONENTS"), ("beta", "BETA"), ("window", "WINDOW"), ("power", "POWER"), ("init", "INIT"), ("seed", "SEED"),
+        ("sparsity", "SPARSITY"))],
+    *[(function, name.lower()[len("online_"):], name) for function in (online_fit, learn_dictionary_online) for name in (
+        "ONLINE_BATCH_FRAMES", "ONLINE_PASSES", "ONLINE_FORGET", "ONLINE_SOLVER_ITERATIONS", "ONLINE_SOLVER_TOLERANCE",
+        "ONLINE_RUN_FRAMES", "ONLINE_INIT_FRAMES")],
+    (OnlineNMF, "solver_iterations", "ONLINE_SOLVER_ITERATIONS"),
+    (OnlineNMF, "solver_tolerance", "ONLINE_SOLVER_TOLERANCE"),
 ]
 
 #: separator parameter (preset key, ``rtnmf preset new`` flag) -> constant
