@@ -44,6 +44,13 @@ MASK_EXPONENT = 1.0
 # --- hosting --------------------------------------------------------------------------
 BLOCK_SIZE = 1024
 
+# --- limits ---------------------------------------------------------------------------
+#: Sample rates realtime_nmf reads (audio files, dictionaries), in Hz: a header claiming
+#: another rate is refused (a WAV saying 2 GHz, or 1 Hz, which would resample a small
+#: file into an enormous one).
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+
 
 def default_n_fft(sample_rate: float) -> int:
     """FFT size used when none is given: the power of two closest to 50 ms.

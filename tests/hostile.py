@@ -96,7 +96,7 @@ def npy_header(shape, dtype="<f4", fortran_order=False) -> bytes:
     """Only the .npy header announcing an array of ``shape`` (no data)."""
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, {"descr": np.dtype(dtype).str, "fortran_order": fortran_order, "shape": tuple(shape)})
-    return np.lib.format.magic(1, 0) + buffer.getvalue()
+    return buffer.getvalue()  # the magic string included
 
 
 def write_zip(path: Path, members: dict, compression=zipfile.ZIP_STORED) -> Path:
@@ -185,7 +185,13 @@ def raw_zip(path: Path, entries: list[dict]) -> Path:
                                    0, 0, 0, 0, 0, offset) + name)
     start = out.tell()
     out.write(b"".join(central))
-    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), out.tell() - start, start, 0))
+    size, count = out.tell() - start, len(central)
+    if count > 0xFFFF:  # zip64 end records carry the real count
+        record = out.tell()
+        out.write(struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, start))
+        out.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, record, 1))
+        count = 0xFFFF
+    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, start, 0))
     path.write_bytes(out.getvalue())
     return path
 
