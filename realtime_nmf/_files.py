@@ -8,14 +8,17 @@ clear error naming what the path really is. Only regular files are ever opened.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import sys
+import threading
 from pathlib import Path
 
 from ._values import format_size, show
 
-__all__ = ["show", "show_path", "format_size", "file_kind", "check_input_file", "read_bounded"]
+__all__ = ["show_path", "file_kind", "path_problem", "check_input_file", "read_bounded", "absolute", "quiet_stderr"]
 
 def show_path(path) -> str:
     """A path as messages quote it: ``'folder/name.npz'``, cut when very long."""
@@ -114,3 +117,32 @@ def read_bounded(path, limit: int, error: type[Exception], *, what: str) -> byte
 def absolute(path) -> Path:
     """``path`` made absolute without resolving symbolic links (for messages and comparisons)."""
     return Path(os.path.abspath(os.fspath(path)))
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Keep what decoder libraries print on stderr themselves (libmpg123's warnings) off the terminal while a file opens.
+
+    Only in the main thread, where nothing else writes to stderr meanwhile; the problems
+    they warn about are found and reported by the checks here.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(null)
+    finally:
+        os.close(saved)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["show", "format_size", "whole_number", "real_number", "nesting_depth", "printable"]
+__all__ = ["show", "format_size", "duration_text", "whole_number", "real_number", "nesting_depth", "printable"]
 
 #: Longest text quoted in a message; longer values are cut (a 5,000-character name stays one readable line).
 _SHOWN = 60
@@ -80,3 +80,13 @@ def printable(value, limit: int = 200) -> str:
     """An untrusted value as one line of plain text (control characters escaped, long text cut)."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def duration_text(n_samples: int, sample_rate: int) -> str:
+    """A length for messages: ``2.00 s``, ``1.5 h``, ``99.4 days``."""
+    seconds = n_samples / sample_rate
+    if seconds < 1000:
+        return f"{seconds:.2f} s"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
