@@ -1,6 +1,9 @@
 """Atomic file writing: write to a temporary file beside the target, then rename it into place.
 
-Every file realtime_nmf writes (dictionaries, presets, audio) goes through here, so that:
+:class:`StagedFile` is the mechanism (a hidden temporary name in the target's folder,
+committed by a rename); :func:`atomic_write` wraps it for files written in one go
+(dictionaries, presets, pages) and :class:`realtime_nmf.audio.AudioWriter` for audio
+written block by block. Every file realtime_nmf writes (dictionaries, presets, audio) goes through here, so that:
 
 - the target name only ever holds a complete file: data goes to a hidden temporary
   file ``.NAME.PID.RANDOM.tmp`` (or ``.part``) in the same folder, renamed over the
@@ -24,7 +27,7 @@ from pathlib import Path
 from ._files import path_problem, show_path
 from .errors import OutputError
 
-__all__ = ["atomic_write", "check_writable_folder", "set_default_permissions", "temporary_file", "partial_path", "folder_lock",
+__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "set_default_permissions", "temporary_file", "partial_path", "folder_lock",
            "remove_stale_temporaries"]
 
 
@@ -98,6 +101,45 @@ def temporary_file(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
         raise OutputError(f"cannot write {show_path(path)}: {exc.strerror or exc}") from None
 
 
+class StagedFile:
+    """A hidden temporary file beside ``path`` that replaces ``path`` only when committed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The target: a new or regular file in an existing, writable folder
+        (:func:`check_writable_folder`).
+    suffix : str
+        Ending of the temporary name (``.tmp``, ``.part``).
+
+    Attributes
+    ----------
+    path : Path
+        The target.
+    temporary : str
+        The temporary file's path (created, empty, mode ``0600`` until committed), named
+        ``.NAME.PID.RANDOM.SUFFIX`` so that a later write can tell a killed writer's
+        leftover (removed) from a live writer's file (left alone).
+    """
+
+    def __init__(self, path: str | Path, *, suffix: str = ".tmp"):
+        self.path = check_writable_folder(path)
+        fd, self.temporary = temporary_file(self.path, suffix)
+        os.close(fd)
+
+    def commit(self, target: str | Path | None = None) -> Path:
+        """Give the temporary file the usual permissions and rename it to :attr:`path` (or to ``target``)."""
+        target = self.path if target is None else Path(target)
+        set_default_permissions(self.temporary)
+        os.replace(self.temporary, target)
+        return target
+
+    def discard(self) -> None:
+        """Delete the temporary file; :attr:`path` is left as it was."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb"):
     """Context manager yielding a file object whose content replaces ``path`` only on success.
@@ -105,20 +147,17 @@ def atomic_write(path: str | Path, mode: str = "wb"):
     The data is flushed and synced before the rename; on any exception (including
     KeyboardInterrupt) the temporary file is removed and ``path`` is left untouched.
     """
-    path = check_writable_folder(path)
-    fd, tmp_name = temporary_file(path)
+    staged = StagedFile(path)
     try:
-        set_default_permissions(tmp_name)
-        with os.fdopen(fd, mode) as handle:
+        with open(staged.temporary, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        staged.commit()
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+        staged.discard()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write {show_path(path)}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {show_path(staged.path)}: {exc.strerror or exc}") from None
         raise
 
 

@@ -1,4 +1,4 @@
-"""Reading and writing audio files, and resampling.
+"""Reading and writing audio files.
 
 Audio arrays are float32 with shape ``(n_samples, n_channels)``. Files are read with
 soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile reads); output files are
@@ -26,7 +26,6 @@ for what is read:
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -35,13 +34,14 @@ import numpy as np
 import soundfile as sf
 
 from . import defaults
-from ._atomic import check_writable_folder, partial_path, set_default_permissions, temporary_file
+from ._atomic import StagedFile, check_writable_folder, partial_path
 from ._files import check_input_file, quiet_stderr, show_path
 from ._values import duration_text, format_size
 from .errors import AudioFileError, OutputError, ParameterError
+from .resample import resample
 
-__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "BlockReader", "AudioWriter", "write", "resample", "StreamResampler",
-           "check_finite", "MAX_LOAD_SAMPLES", "MAX_CHANNELS"]
+__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "BlockReader", "AudioWriter", "write", "check_finite", "MAX_LOAD_SAMPLES",
+           "MAX_CHANNELS"]
 
 #: Most samples (frames times channels) :func:`load` holds in memory: 2**30, 4 GiB of float32.
 MAX_LOAD_SAMPLES = 1 << 30
@@ -236,7 +236,7 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     ----------
     path : str or Path
     sample_rate : int, optional
-        Resample to this rate (soxr, high quality); by default keep the file's rate.
+        Resample to this rate (:func:`realtime_nmf.resample.resample`); by default keep the file's rate.
     mono : bool
         Average the channels.
 
@@ -279,36 +279,6 @@ def read_blocks(path: str | Path, block_size: int) -> Iterator[np.ndarray]:
     :class:`BlockReader` to learn afterwards whether the file was shorter than announced.
     """
     yield from BlockReader(path, block_size)
-
-
-def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a whole signal (soxr, high quality); the length becomes ``round(n * sr_out / sr_in)``."""
-    import soxr
-
-    if int(sr_in) == int(sr_out):
-        return np.asarray(y, dtype=np.float32)
-    return np.ascontiguousarray(soxr.resample(np.asarray(y, dtype=np.float32), int(sr_in), int(sr_out), quality="HQ"), dtype=np.float32)
-
-
-class StreamResampler:
-    """Block-wise resampler whose concatenated output equals :func:`resample` of the whole signal (soxr).
-
-    Parameters
-    ----------
-    sr_in, sr_out : int
-    n_channels : int
-    """
-
-    def __init__(self, sr_in: int, sr_out: int, n_channels: int):
-        import soxr
-
-        self.sr_in, self.sr_out, self.n_channels = int(sr_in), int(sr_out), int(n_channels)
-        self._stream = soxr.ResampleStream(self.sr_in, self.sr_out, self.n_channels, dtype="float32", quality="HQ")
-
-    def process(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
-        """Resample the next block; ``last=True`` flushes the tail. Returns ``(n_out, n_channels)``."""
-        out = self._stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32), last=last)
-        return out.reshape(-1, self.n_channels)
 
 
 def _output_format(path: Path) -> str:
@@ -378,15 +348,13 @@ class AudioWriter:
                 raise OutputError(f"{show_path(self.path)} would hold {format_size(expected)} of audio; {fmt} holds at most 4 GiB: "
                                   "write .wav (RF64), .w64, .caf or .flac")
             self._limit = _FOUR_GIB
-        fd, self._tmp = temporary_file(self.path, ".part")
-        os.close(fd)
+        self._staged = StagedFile(self.path, suffix=".part")
         try:
-            self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.n_channels, self.subtype, format=self._format)
+            self._file = sf.SoundFile(self._staged.temporary, "w", self.sample_rate, self.n_channels, self.subtype, format=self._format)
             if rf64 and getattr(sf, "_snd", None) is not None:
                 sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            self._staged.discard()
             raise OutputError(f"cannot write {show_path(self.path)}: {exc}") from None
 
     def write(self, block: np.ndarray) -> None:
@@ -416,8 +384,7 @@ class AudioWriter:
     def _finalise(self, target: Path) -> Path:
         try:
             self._file.close()
-            set_default_permissions(self._tmp)
-            os.replace(self._tmp, target)
+            self._staged.commit(target)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()
             raise OutputError(f"cannot finish {show_path(target)} (disk full?): {exc}") from None
@@ -428,8 +395,7 @@ class AudioWriter:
         """Close and delete the temporary file; ``path`` is left as it was."""
         with contextlib.suppress(Exception):
             self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        self._staged.discard()
 
     def __enter__(self) -> "AudioWriter":
         return self

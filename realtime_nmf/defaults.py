@@ -41,6 +41,13 @@ FLAT_START = 0.2
 MASK = "ratio"
 MASK_EXPONENT = 1.0
 
+# --- offline solves to convergence (decompose, audition, benchmarks) -------------------
+#: Most updates, and the relative change of the activations that counts as converged,
+#: wherever "solved to convergence" is meant: realtime_nmf.decompose, audition, the
+#: benchmarks' offline reference.
+CONVERGED_ITERATIONS = 500
+CONVERGED_TOLERANCE = 1e-6
+
 # --- hosting --------------------------------------------------------------------------
 BLOCK_SIZE = 1024
 

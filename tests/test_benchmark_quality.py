@@ -1,4 +1,4 @@
-"""tools/benchmark_quality.py in its quick mode: correct rows and finite numbers, never timing."""
+"""tools/benchmarks/quality.py in its quick mode: correct rows and finite numbers, never timing."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import pytest
 
 from .conftest import ROOT, data_path
 
-TOOL = ROOT / "tools" / "benchmark_quality.py"
 
 
 def run_tool(*args, timeout=600):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "tools.benchmarks.quality", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 @pytest.mark.data

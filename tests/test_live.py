@@ -28,7 +28,7 @@ pytestmark = pytest.mark.live
 def _preset_at(rate: int, folder, stethoscope, name: str) -> str:
     """A preset whose dictionary is trained at ``rate`` on the synthetic stethoscope recording."""
     y = soxr.resample(stethoscope["mixture"][:40000], 4000, rate).astype(np.float32)
-    dictionary = learn_dictionary([y], rate, n_components=8, n_iter=30)
+    dictionary = learn_dictionary([y], rate, n_components=8, iterations=30)
     dictionary_path = dictionary.save(folder / f"{name}.npz")
     return str(Preset(name=name, dictionary_path=dictionary_path, keep=[0, 2, 5], settings={"iterations": 10}).save(folder / f"{name}.yaml"))
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._values import show
 from ..errors import ParameterError, ProcessorError
+from .latency import process_array
 
 __all__ = ["Parameter", "Processor"]
 
@@ -190,8 +191,6 @@ class Processor(abc.ABC):
         -------
         np.ndarray [shape=audio.shape, dtype=float32]
         """
-        from ..host import process_array
-
         return process_array(self, audio, sample_rate, block_size=block_size)
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """Regenerate the bundled presets and their dictionary from the project's own synthesised recording.
 
-Usage: python tools/make_bundled_presets.py [--check]
+Usage: python -m tools.maintenance.make_bundled_presets [--check]  (from the repository root)
 
 The stethoscope dictionary is trained on the first half of the demo recording
 (realtime_nmf.demo.synthesize_stethoscope, deterministic), and the components of each
@@ -23,9 +23,9 @@ from pathlib import Path
 from realtime_nmf.demo import build_stethoscope_dictionary, synthesize_stethoscope
 from realtime_nmf.presets import Preset
 
-PRESETS = Path(__file__).resolve().parent.parent / "presets"
+PRESETS = Path(__file__).resolve().parents[2] / "presets"
 
-#: Solver settings of both presets, chosen with `python tools/bench.py` on the demo
+#: Solver settings of both presets, chosen with `python -m tools.benchmarks.bench` on the demo
 #: recording: at 4 kHz a frame is small, so the cost per frame is mostly fixed overhead
 #: that batches of 16 frames share (about 21 us per frame against 35 us with batches of
 #: 8), and 12 updates bring the output within 0.1 dB SDR of the solve run to convergence
@@ -52,7 +52,7 @@ def main() -> int:
             committed = yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
             print(f"{name}: committed keep {committed['keep']!r}, fresh {keep!r}")
         return 0
-    dictionary.provenance["sources"] = ["realtime_nmf.demo.synthesize_stethoscope(), first 20 s (tools/make_bundled_presets.py)"]
+    dictionary.provenance["sources"] = ["realtime_nmf.demo.synthesize_stethoscope(), first 20 s (tools/maintenance/make_bundled_presets.py)"]
     dictionary_path = dictionary.save(PRESETS / "stethoscope.npz")
     for name, keep in keeps.items():
         preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=dict(SETTINGS), description=DESCRIPTIONS[name],

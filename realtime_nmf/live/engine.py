@@ -4,10 +4,10 @@
 resample it to the processors' rate when the device runs at another rate, run the chain,
 resample back, map channels, hand copies to the recorders, and measure its own cost. It
 never raises: an exception in a processor silences that block and is counted. The
-sounddevice callback in :mod:`realtime_nmf.live` only calls it, so tests drive it with
+sounddevice callback (:mod:`realtime_nmf.live.devices`) only calls it, so tests drive it with
 arrays.
 
-Resampling in the stream uses libsamplerate (``samplerate`` package, ``sinc_fastest``):
+Resampling in the stream uses :class:`realtime_nmf.resample.LowLatencyResampler` (libsamplerate, ``sinc_fastest``):
 its output comes steadily block after block with a few milliseconds of delay, where
 high-quality offline resamplers hold back hundreds of milliseconds. The delay is
 measured when the engine is built (:attr:`LiveEngine.resampling_delay`), and a FIFO
@@ -22,33 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ParameterError
-from .processors.base import Processor
-from .ringbuffer import SampleFifo
+from ..errors import ParameterError
+from ..processors.base import Processor
+from ..resample import LowLatencyResampler
+from ..ringbuffer import SampleFifo
 
-__all__ = ["LiveEngine", "LiveStats", "LowLatencyResampler"]
-
-
-class LowLatencyResampler:
-    """Streaming resampler for the audio thread (libsamplerate ``sinc_fastest``).
-
-    Parameters
-    ----------
-    sr_in, sr_out : float
-    n_channels : int
-    """
-
-    def __init__(self, sr_in: float, sr_out: float, n_channels: int):
-        import samplerate
-
-        self.ratio = float(sr_out) / float(sr_in)
-        self.n_channels = int(n_channels)
-        self._resampler = samplerate.Resampler("sinc_fastest", channels=self.n_channels)
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Resample the next block; returns ``(n_out, n_channels)`` float32 (``n_out`` varies by a sample or two)."""
-        out = self._resampler.process(block, self.ratio, end_of_input=False)
-        return out.reshape(-1, self.n_channels)
+__all__ = ["LiveEngine", "LiveStats"]
 
 
 @dataclass

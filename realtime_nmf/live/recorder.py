@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import AudioWriter, StreamResampler, audio_info, read_blocks
-from .ringbuffer import SampleFifo
+from ..audio import AudioWriter, audio_info, read_blocks
+from ..resample import StreamResampler
+from ..ringbuffer import SampleFifo
 
 __all__ = ["Recorder", "FileSource"]
 

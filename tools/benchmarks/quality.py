@@ -1,6 +1,6 @@
 """Separation quality, measured like the field does: SDRi and SI-SDRi on mixtures with known parts.
 
-Usage: python tools/benchmark_quality.py [--method NAME ...] [--all] [--list] [--quick] [--oracle] [--json FILE]
+Usage: python -m tools.benchmarks.quality [--method NAME ...] [--all] [--list] [--quick] [--oracle] [--json FILE]
 
 Runs the user's flow end to end on every case and prints one table per method:
 
@@ -59,18 +59,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from realtime_nmf import defaults  # noqa: E402
-from realtime_nmf.audio import load  # noqa: E402
-from realtime_nmf.dictionary import Dictionary  # noqa: E402
-from realtime_nmf.evaluate import score_separation, select_components  # noqa: E402
-from realtime_nmf.nmf import FrameSolver, fit, mu_exponent, solve_activations  # noqa: E402
-from realtime_nmf.offline import component_signals  # noqa: E402
-from realtime_nmf.processors import NMFSeparator  # noqa: E402
-from realtime_nmf.stft import istft, magnitude_spectrogram, stft  # noqa: E402
-from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary  # noqa: E402
+from realtime_nmf import defaults
+from realtime_nmf.audio import load
+from realtime_nmf.dictionary import Dictionary
+from realtime_nmf.evaluate import score_separation, select_components
+from realtime_nmf.nmf import FrameSolver, fit, mu_exponent, solve_activations
+from realtime_nmf.decompose import component_signals, separate
+from realtime_nmf.processors import NMFSeparator
+from realtime_nmf.stft import istft, magnitude_spectrogram, stft
+from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary
 
 DATA = ROOT.parent / "shared" / "data"
 HLS_TRIPLES = ("0087", "0111", "0113", "0114", "0116", "0118")
@@ -206,7 +205,7 @@ def _methods() -> dict[str, Method]:
 
 
 METHODS = _methods()
-#: What ``python tools/benchmark_quality.py`` runs without --method: before and after.
+#: What ``python -m tools.benchmarks.quality`` runs without --method: before and after.
 DEFAULT_METHODS = ("before", "defaults")
 
 
@@ -315,7 +314,7 @@ class ContextDictionary:
         return stft(np.asarray(y, np.float32)[:, None], d.n_fft, d.hop_length, d.window)[:, :, 0]
 
     def decompose(self, y: np.ndarray, *, n_iter: int = 300, tol: float = 1e-5, sparsity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Like :func:`realtime_nmf.offline.decompose`: the clip's STFT and its activations against the stacked templates.
+        """Like :func:`realtime_nmf.decompose.decompose`: the clip's STFT and its activations against the stacked templates.
 
         Returns
         -------
@@ -323,7 +322,7 @@ class ContextDictionary:
         H : np.ndarray [shape=(n_components, n_frames)]
         """
         S = self.spectrum(y)
-        H = solve_activations(self.stack(np.abs(S)), self.W, beta=self.current.beta, n_iter=n_iter, tol=tol, sparsity=sparsity)
+        H = solve_activations(self.stack(np.abs(S)), self.W, beta=self.current.beta, iterations=n_iter, tolerance=tol, sparsity=sparsity)
         return S, H
 
 
@@ -348,7 +347,7 @@ def learn_context_dictionary(clip: np.ndarray, sample_rate: int, *, context: int
     """
     V = magnitude_spectrogram(np.asarray(clip, np.float32), n_fft, hop_length, defaults.WINDOW)
     n_bins = V.shape[0]
-    result = fit(stack_frames(V, context), n_components, beta=beta, n_iter=n_iter, tol=defaults.TRAIN_TOLERANCE, init=defaults.INIT,
+    result = fit(stack_frames(V, context), n_components, beta=beta, iterations=n_iter, tolerance=defaults.TRAIN_TOLERANCE, init=defaults.INIT,
                  seed=defaults.SEED, sparsity=sparsity)
     current = Dictionary(W=result.W[:n_bins], sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=defaults.WINDOW,
                          beta=beta)
@@ -368,7 +367,7 @@ def learn_from_mixture(method: Method, clip: np.ndarray, sample_rate: int, *, sp
     """
     n_fft, hop = method.stft_settings(sample_rate)
     options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=sparsity,
-                   n_iter=method.train_iterations)
+                   iterations=method.train_iterations)
     if method.context:
         context = learn_context_dictionary(clip, sample_rate, context=method.context, **options)
         return context.current, context
@@ -405,7 +404,7 @@ def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int]
         keep = select_components(clip_components(d, context, mix, explained_only=True), ref) or "all"
     elif method.training in ("labelled", "semi"):
         options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity,
-                       n_iter=method.train_iterations)
+                       iterations=method.train_iterations)
         roles = dict(background=[mix - ref]) if method.training == "labelled" else dict(mixtures=[mix])
         d = learn_labelled_dictionary([ref], case.sample_rate, target_components=method.target_components, **roles, **options)
         keep = "target"
@@ -441,7 +440,7 @@ def run_case(method: Method, case: Case) -> dict:
         else:
             streaming = (separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
                          else prototype_estimate(method, separator, mix))
-            offline = separator.separate_offline(mix, converge=True)
+            offline = converged_estimate(separator, mix)
         estimates = {"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}
         row = {"case": case.name, "dataset": case.dataset, "kept": len(keep), "n_components": separator.dictionary.n_components}
     scored = {}  # by estimate, so that an estimate given twice is scored once
@@ -497,6 +496,12 @@ def kept_flags(separator: NMFSeparator) -> np.ndarray:
     return keep
 
 
+def converged_estimate(separator: NMFSeparator, mix: np.ndarray) -> np.ndarray:
+    """The separator's dictionary, kept components and mask with every frame solved to convergence."""
+    p = separator.params
+    return separate(separator.dictionary, mix, separator.keep, mask=p["mask"], mask_exponent=p["mask_exponent"], sparsity=p["sparsity"])
+
+
 def ratio_mask(W: np.ndarray, H: np.ndarray, kept: np.ndarray, exponent: float) -> np.ndarray:
     """``Vt**a / (Vt**a + Vr**a)`` with ``Vt = W_kept H_kept``, ``Vr`` the rest (the separator's ratio mask), for every frame."""
     target = (W[:, kept] @ H[kept]) ** exponent
@@ -542,10 +547,10 @@ def context_estimate(separator: NMFSeparator, context: ContextDictionary, mix: n
     S = context.spectrum(mix)
     V = context.stack(np.abs(S))
     if converge:
-        H = solve_activations(V, context.W, beta=d.beta, n_iter=500, tol=1e-6, sparsity=p["sparsity"])
+        H = solve_activations(V, context.W, beta=d.beta, iterations=500, tolerance=1e-6, sparsity=p["sparsity"])
     else:
         batch = p["batch_frames"]
-        solver = FrameSolver(context.W, beta=d.beta, n_iter=p["iterations"], tol=p["tolerance"], sparsity=p["sparsity"], max_rows=batch)
+        solver = FrameSolver(context.W, beta=d.beta, iterations=p["iterations"], tolerance=p["tolerance"], sparsity=p["sparsity"], max_rows=batch)
         frames = np.ascontiguousarray(V.T)  # one stacked frame per row, the solver's orientation
         rows = np.empty((frames.shape[0], d.n_components), np.float32)
         for first in range(0, frames.shape[0], batch):
@@ -582,7 +587,7 @@ def prototype_estimate(method: Method, separator: NMFSeparator, mix: np.ndarray)
     eps = defaults.EPS
     exponent = separator.params["mask_exponent"]
     if method.prototype in ("smooth", "floor"):
-        H = solve_activations(V, d.W, beta=d.beta, n_iter=500, tol=1e-6)
+        H = solve_activations(V, d.W, beta=d.beta, iterations=500, tolerance=1e-6)
         if method.prototype == "smooth":
             alpha = options["alpha"]
             for m in range(1, H.shape[1]):
@@ -671,8 +676,8 @@ def oracle_rows(method: Method, cases: list[Case]) -> list[dict]:
             y = filtered_signal(S, mask, n_fft, hop, "hann", mix.shape[0])
             row[name] = score_separation(ref, y, mixture=mix).sdri
         d = learn_labelled_dictionary([ref], case.sample_rate, background=[rest], n_components=method.n_components, beta=method.beta,
-                                      n_fft=n_fft, hop_length=hop, n_iter=method.train_iterations)
-        y = NMFSeparator(d, keep="target", **method.separator).separate_offline(mix, converge=True)
+                                      n_fft=n_fft, hop_length=hop, iterations=method.train_iterations)
+        y = converged_estimate(NMFSeparator(d, keep="target", **method.separator), mix)
         row["NMF, dictionaries from the test half's true parts"] = score_separation(ref, y, mixture=mix).sdri
         rows.append(row)
     return rows

@@ -12,9 +12,9 @@
   tick the ones to keep and get a preset for them.
 
 The activations are solved offline against the fixed templates
-(:func:`realtime_nmf.offline.decompose`); each component's signal is the clip through its
+(:func:`realtime_nmf.decompose.decompose`); each component's signal is the clip through its
 ratio mask, limited to what the model explains (``explained_only`` in
-:func:`realtime_nmf.offline.iter_component_signals`), so the components and the
+:func:`realtime_nmf.decompose.iter_component_signals`), so the components and the
 residual add up to the clip exactly.
 """
 
@@ -31,8 +31,10 @@ from typing import Callable
 
 import numpy as np
 
-from .dictionary import Dictionary
-from .errors import OutputError, ParameterError
+from .. import audio, defaults
+from ..dictionary import Dictionary
+from ..errors import OutputError, ParameterError
+from ..resample import resample
 from .features import ComponentFeatures, component_features, energy_share
 
 __all__ = ["audition", "AuditionReport", "SORT_ORDERS", "component_file_stem"]
@@ -133,8 +135,6 @@ def _load_dictionary(dictionary) -> tuple[Dictionary, Path | None]:
 
 def _load_clip(clip, dictionary: Dictionary, sample_rate: int | None) -> tuple[np.ndarray, str, list[str]]:
     """The clip as mono float32 at the dictionary's rate, a name for it, and notes on what was done to it."""
-    from . import audio
-
     if isinstance(clip, (str, os.PathLike)):
         name = Path(clip).name
         info = audio.audio_info(clip)
@@ -151,7 +151,7 @@ def _load_clip(clip, dictionary: Dictionary, sample_rate: int | None) -> tuple[n
         if sample_rate is None:
             raise ParameterError("give sample_rate= with a clip passed as an array (the rate it was recorded at)")
         rate = int(sample_rate)
-        y = audio.resample(y, rate, dictionary.sample_rate)
+        y = resample(y, rate, dictionary.sample_rate)
     notes = []
     if channels > 1:
         notes.append(f"{name}: its {channels} channels were mixed to mono")
@@ -196,8 +196,8 @@ def audition(
     *,
     sample_rate: int | None = None,
     dictionary_path: str | Path | None = None,
-    n_iter: int = 300,
-    tol: float = 1e-5,
+    iterations: int = defaults.CONVERGED_ITERATIONS,
+    tolerance: float = defaults.CONVERGED_TOLERANCE,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditionReport:
     """Separate a clip into every component of a dictionary and write files, pictures and a page.
@@ -217,8 +217,8 @@ def audition(
         Where ``dictionary`` (a Dictionary object) is saved, for the page's preset. When
         neither this nor a path is known, the dictionary is saved as
         ``folder/dictionary.npz`` and the preset refers to that copy.
-    n_iter, tol : int, float
-        Iterations and tolerance of the offline activation solver.
+    iterations, tolerance : int, float
+        Most updates and convergence tolerance of the offline activation solve (:func:`realtime_nmf.decompose.decompose`).
     progress : callable, optional
         Called as ``progress(done, total)`` after each component's files are written.
 
@@ -232,10 +232,9 @@ def audition(
         A missing or invalid dictionary or clip, a clip too short or silent, an output
         folder that cannot be written.
     """
-    from . import audio
-    from .audition_plots import ComponentSheet, PlotScale, SignalSheet, overview_sheet
-    from .offline import decompose, iter_component_signals
-    from .stft import magnitude_spectrogram
+    from ..decompose import decompose, iter_component_signals
+    from ..stft import magnitude_spectrogram
+    from .plots import ComponentSheet, PlotScale, SignalSheet, overview_sheet
 
     d, known_path = _load_dictionary(dictionary)
     y, clip_name, notes = _load_clip(clip, d, sample_rate)
@@ -247,7 +246,7 @@ def audition(
         known_path = d.save(folder / "dictionary.npz").resolve()
         extra.append(known_path)
 
-    S, H = decompose(d, y, n_iter=n_iter, tol=tol)
+    S, H = decompose(d, y, iterations=iterations, tolerance=tolerance)
     scale = PlotScale.for_clip(np.abs(S), sample_rate=d.sample_rate, n_fft=d.n_fft, hop_length=d.hop_length, n_samples=y.shape[0])
 
     def spectrogram(signal):
@@ -316,8 +315,8 @@ def _notes(f: ComponentFeatures) -> str:
 
 def _preset_templates(dictionary: Dictionary, path: Path, clip_name: str) -> tuple[str, str]:
     """Preset YAML and ``rtnmf preset new`` command with placeholders for the name and the kept indices."""
-    from .audition_page import KEEP_PLACEHOLDER, NAME_PLACEHOLDER
-    from .presets import Preset
+    from ..presets import Preset
+    from .page import KEEP_PLACEHOLDER, NAME_PLACEHOLDER
 
     preset = Preset(name=NAME_PLACEHOLDER, dictionary_path=path, keep=KEEP_PLACEHOLDER,
                     description=f"Components of {path.name} chosen by ear with rtnmf audition on {clip_name}", _dictionary=dictionary)
@@ -326,8 +325,8 @@ def _preset_templates(dictionary: Dictionary, path: Path, clip_name: str) -> tup
 
 
 def _write_page(report: AuditionReport, dictionary: Dictionary, clip_name: str) -> None:
-    from .audition_page import PageRow, PageSignal, write_page
-    from .presets import user_preset_dir
+    from ..presets import user_preset_dir
+    from .page import PageRow, PageSignal, write_page
 
     d = dictionary
     preset_yaml, command = _preset_templates(d, report.dictionary_path, clip_name)

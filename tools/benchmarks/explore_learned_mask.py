@@ -1,6 +1,6 @@
 """Exploration for issue 5: can a mask learned from the first half beat NMF on the heart+lung files?
 
-Usage: python tools/explore_learned_mask.py [--context C] [--model ridge|mlp]
+Usage: python -m tools.benchmarks.explore_learned_mask [--context C] [--model ridge|mlp]
 
 Not NMF: a regression from the log power spectra of the current frame and its C past
 frames (causal, no added latency) to the ideal ratio mask |H| / (|H| + |M - H|) of the
@@ -27,7 +27,7 @@ import soundfile as sf
 from realtime_nmf.evaluate import score_separation
 from realtime_nmf.stft import istft, stft
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "hls_cmds"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hls_cmds"
 N_FFT, HOP = 256, 64
 FILES = ("0087", "0111", "0113", "0114", "0116", "0118")
 

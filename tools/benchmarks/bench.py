@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python tools/bench.py [--quick] [--skip-memory] [--only engine|training|memory]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -35,18 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from realtime_nmf import Dictionary, NMFSeparator, load_preset  # noqa: E402
-from realtime_nmf.demo import synthesize_stethoscope  # noqa: E402
-from realtime_nmf.engine import LiveEngine  # noqa: E402
-from realtime_nmf.evaluate import sdr, select_components  # noqa: E402
-from realtime_nmf.nmf import FrameSolver, beta_divergence, fit, solve_activations  # noqa: E402
-from realtime_nmf.offline import component_signals  # noqa: E402
-from realtime_nmf.processors.separator import _Masker  # noqa: E402
-from realtime_nmf.stft import istft, stft  # noqa: E402
-from realtime_nmf.training import learn_dictionary  # noqa: E402
+from realtime_nmf import Dictionary, NMFSeparator, load_preset
+from realtime_nmf.demo import synthesize_stethoscope
+from realtime_nmf.live.engine import LiveEngine
+from realtime_nmf.evaluate import sdr, select_components
+from realtime_nmf.nmf import FrameSolver, beta_divergence, fit, solve_activations
+from realtime_nmf.decompose import component_signals
+from realtime_nmf.processors import Masker
+from realtime_nmf.stft import istft, stft
+from realtime_nmf.training import learn_dictionary
 
 
 def timed(function, repeats: int):
@@ -108,14 +107,14 @@ class Setup:
         self.n_frames = self.V.shape[1]
         self.hop_seconds = d.hop_length / d.sample_rate
         self.separator = NMFSeparator(d, keep=keep, **settings)
-        self.H_converged = solve_activations(self.V, d.W, beta=d.beta, n_iter=2000, tol=1e-7)
+        self.H_converged = solve_activations(self.V, d.W, beta=d.beta, iterations=2000, tolerance=1e-7)
         self.D_converged = beta_divergence(self.V, d.W @ self.H_converged, d.beta)
         self.sdr_converged = sdr(target, self.render(self.H_converged))
 
     def render(self, H: np.ndarray) -> np.ndarray:
         """The masked output for activations ``H`` (n_components, n_frames), aligned with the test signal."""
         d = self.dictionary
-        masker = _Masker(d.W, self.separator.keep, self.settings.get("mask", "ratio"), self.settings.get("mask_exponent", 1.0), 1)
+        masker = Masker(d.W, self.separator.keep, self.settings.get("mask", "ratio"), self.settings.get("mask_exponent", 1.0), 1)
         S = self.S.copy()
         for m in range(self.n_frames):
             frame = np.ascontiguousarray(S[:, m : m + 1].T)
@@ -140,7 +139,7 @@ def heavy_setup(quick: bool) -> Setup:
     parts = music_like(40.0 if quick else 60.0)
     split = int((20 if quick else 40) * 44100)
     train = parts["mixture"][:split]
-    d = learn_dictionary([train], 44100, n_components=64, beta=1.0, n_iter=60 if quick else 100, n_fft=2048, hop_length=512)
+    d = learn_dictionary([train], 44100, n_components=64, beta=1.0, iterations=60 if quick else 100, n_fft=2048, hop_length=512)
     keep = select_components(component_signals(d, train[: 10 * 44100]), parts["kick"][: 10 * 44100])
     return Setup("heavy", d, keep, dict(iterations=30, tolerance=0.0), parts["mixture"][split:], parts["kick"][split:])
 
@@ -153,7 +152,7 @@ def per_frame_activations(setup: Setup) -> np.ndarray:
     """The activations the streaming engine computes (same solver, warm starts, iterations)."""
     d, s = setup.dictionary, setup.settings
     B = s.get("batch_frames", 1)
-    solver = FrameSolver(d.W, beta=d.beta, n_iter=s.get("iterations", 20), tol=s.get("tolerance", 0.0), sparsity=s.get("sparsity", 0.0))
+    solver = FrameSolver(d.W, beta=d.beta, iterations=s.get("iterations", 20), tolerance=s.get("tolerance", 0.0), sparsity=s.get("sparsity", 0.0))
     H = np.empty((setup.n_frames, d.n_components), np.float32)
     for m in range(setup.n_frames):
         v = np.ascontiguousarray(setup.V[:, m : m + 1].T)
@@ -320,7 +319,7 @@ def training_rows(quick: bool, repeats: int):
         runs = {
             "sklearn float64": lambda: sklearn_fit(np.float64),
             "sklearn float32": lambda: sklearn_fit(np.float32),
-            "rtnmf": lambda: fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=n_iter),
+            "rtnmf": lambda: fit(Vb, 16, beta=beta, iterations=n_iter, tolerance=0.0, init="nndsvda", seed=0, check_every=n_iter),
         }
         times = {name: [] for name in runs}
         results = {}
@@ -336,7 +335,7 @@ def training_rows(quick: bool, repeats: int):
         # part of its time) says when rtnmf first reached scikit-learn's final divergence
         trace = []
         started = time.perf_counter()
-        fit(Vb, 16, beta=beta, n_iter=n_iter, tol=0.0, init="nndsvda", seed=0, check_every=10,
+        fit(Vb, 16, beta=beta, iterations=n_iter, tolerance=0.0, init="nndsvda", seed=0, check_every=10,
             callback=lambda it, value: trace.append((time.perf_counter() - started, it, value)))
         reach = next((t for t, it, value in trace if value <= D_sk * (1 + 1e-6)), None)
         median = {name: float(np.median(values)) for name, values in times.items()}
@@ -370,8 +369,7 @@ def peak_rss_mb(args: list[str]) -> tuple[float, float]:
 
 
 def memory_rows(quick: bool):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from soak import write_long_recording
+    from tools.benchmarks.soak import write_long_recording
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

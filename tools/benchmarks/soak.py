@@ -1,8 +1,8 @@
 """Soak tests: long runs that must not grow in memory, lose samples or raise.
 
 Usage:
-    python tools/soak.py file [--minutes 60]    # an hour of audio through file mode
-    python tools/soak.py live [--minutes 10]    # ten minutes through a real PortAudio stream
+    python -m tools.benchmarks.soak file [--minutes 60]    # an hour of audio through file mode
+    python -m tools.benchmarks.soak live [--minutes 10]    # ten minutes through a real PortAudio stream
                                                 # on a private headless JACK server, in freewheel
 
 file: writes a long stethoscope-like recording (streamed to disk, never held whole), runs
@@ -35,10 +35,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
-from realtime_nmf.demo import synthesize_stethoscope  # noqa: E402
+from realtime_nmf.demo import synthesize_stethoscope
 
 RSS_LIMIT_MB = 5.0
 

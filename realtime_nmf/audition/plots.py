@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from .._atomic import atomic_write
 
 __all__ = ["PlotScale", "ComponentSheet", "SignalSheet", "overview_sheet"]
 

@@ -1,0 +1,64 @@
+"""The ``rtnmf`` command: parses arguments and assembles the library's pieces, nothing more.
+
+Each subcommand's parser sits beside its command, one module per topic: ``train``,
+``audition``, ``presets`` (``preset new``, ``presets``, ``info``), ``run`` (``run``,
+``devices``), ``evaluate``, ``demo``.
+
+A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
+(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
+any output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .._version import __version__
+from ..errors import RealtimeNMFError
+from . import audition, demo, evaluate, presets, run, train
+from .audition import AUDITION_ORDERS
+from .common import on_sigterm
+
+__all__ = ["main", "build_parser", "AUDITION_ORDERS"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtnmf`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rtnmf",
+        description="Real-time audio source separation with NMF: train a dictionary, pick components, separate files or live audio.",
+    )
+    parser.add_argument("--version", action="version", version=f"realtime_nmf {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    train.add_parser(commands)
+    audition.add_parser(commands)
+    presets.add_parsers(commands)
+    run.add_parsers(commands)
+    evaluate.add_parser(commands)
+    demo.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtnmf`` command. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
+    try:
+        return args.func(args)
+    except RealtimeNMFError as exc:
+        print(f"rtnmf: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
