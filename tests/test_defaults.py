@@ -85,6 +85,8 @@ NOT_PARAMETERS = {
     "EPS": "test_nmf (the epsilon of every update)",
     "WINDOW_SECONDS": "test_window_length_defaults",
     "HOP_DIVISOR": "test_window_length_defaults",
+    "MIN_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
+    "MAX_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
 }
 
 
