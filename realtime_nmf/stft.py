@@ -308,15 +308,16 @@ class StreamingSTFT:
 
     def _run_frames(self, g: int) -> None:
         C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
-        frames = self._window_frames(g)
-        if not np.isfinite(frames.sum()):
-            # NaN or Inf in the input: replace them by zeros for good and count the frames
-            bad = ~np.isfinite(frames).all(axis=1)
-            self.nonfinite_frames += int(bad.reshape(g, C).any(axis=1).sum())
-            np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf times the window's zeros, loud samples: handled here and after
             frames = self._window_frames(g)
-        spectra = self._spectra[: g * C]
-        np.fft.rfft(frames, axis=1, out=spectra)
+            if not (np.isfinite(frames.max()) and np.isfinite(frames.min())):  # (a sum would overflow on loud finite samples)
+                # NaN or Inf in the input: replace them by zeros for good and count the frames
+                bad = ~np.isfinite(frames).all(axis=1)
+                self.nonfinite_frames += int(bad.reshape(g, C).any(axis=1).sum())
+                np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+                frames = self._window_frames(g)
+            spectra = self._spectra[: g * C]
+            np.fft.rfft(frames, axis=1, out=spectra)
         self.spectral_fn(spectra, self.frames_processed)
         np.fft.irfft(spectra, n=n_fft, axis=1, out=frames)
         np.multiply(frames, self._synthesis, out=frames)

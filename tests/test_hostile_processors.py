@@ -34,7 +34,7 @@ def window_of(processor) -> int:
 
 @pytest.fixture(scope="module")
 def clean(stethoscope):
-    x = stethoscope["mixture"][: 4 * SR]
+    x = stethoscope["mixture"][: 2 * SR]
     return np.stack([x, 0.5 * x[::-1]], axis=1)
 
 
@@ -50,7 +50,7 @@ def with_burst(x, values, channels):
 @pytest.mark.parametrize("name", sorted(BUILTIN_PROCESSORS))
 @pytest.mark.parametrize("values", [[np.nan], [np.inf], [-np.inf], [np.nan, 0.1, np.inf, -np.inf, 0.3]], ids=["nan", "inf", "-inf", "mixed"])
 @pytest.mark.parametrize("channels", [[0], [0, 1]], ids=["one-channel", "both"])
-@pytest.mark.parametrize("block_size", [1, 64, 1000])
+@pytest.mark.parametrize("block_size", [3, 64, 1000])
 def test_every_builtin_processor_recovers_from_a_non_finite_burst(clean, name, values, channels, block_size):
     x, silenced = with_burst(clean, values, channels)
     y = build(name)(x, SR, block_size=block_size)

@@ -144,10 +144,12 @@ class NMFSeparator(Processor):
         self._h.fill(0)
         self.frames = 0
         self.updates = 0
+        self._overflow_frames = 0
 
     @property
     def nonfinite_frames(self) -> int:
-        return self._stft.nonfinite_frames if self.n_channels is not None else 0
+        """Frames treated as silence since the last reset: their input held NaN or Inf, or their spectra overflowed."""
+        return self._stft.nonfinite_frames + self._overflow_frames if self.n_channels is not None else 0
 
     @property
     def activations(self) -> np.ndarray:
@@ -165,16 +167,29 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
-        np.abs(spectra, out=magnitude)
-        if self.dictionary.power != 1.0:
-            np.power(magnitude, self.dictionary.power, out=magnitude)
-        if first_frame < self.params["batch_frames"]:
-            self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
-        else:
-            self._solver.warm_start(magnitude, h, self.params["flat_start"])
-        self.updates += self._solver.solve(magnitude, h)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.abs(spectra, out=magnitude)
+            if self.dictionary.power != 1.0:
+                np.power(magnitude, self.dictionary.power, out=magnitude)
+        if not np.isfinite(magnitude.max()):  # samples so loud that their spectra overflow float32: silence those frames
+            self._silence(~np.isfinite(magnitude).all(axis=1), magnitude, spectra, h)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge finite spectra overflow in the updates: caught below
+            if first_frame < self.params["batch_frames"]:
+                self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
+            else:
+                self._solver.warm_start(magnitude, h, self.params["flat_start"])
+            self.updates += self._solver.solve(magnitude, h)
+        if not np.isfinite(h.max()):  # finite but huge spectra that overflowed inside the updates
+            self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
+
+    def _silence(self, bad: np.ndarray, magnitude: np.ndarray, spectra: np.ndarray, h: np.ndarray) -> None:
+        """Treat the rows ``bad`` as silent frames; their activations restart from the floor (rare path: it allocates)."""
+        magnitude[bad] = 0.0
+        spectra[bad] = 0.0
+        h[bad] = self._solver.eps
+        self._overflow_frames += int(np.count_nonzero(bad))
 
     # ---------------------------------------------------------------------------------
     def separate_offline(self, audio: np.ndarray) -> np.ndarray:
