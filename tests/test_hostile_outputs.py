@@ -112,7 +112,7 @@ def test_a_temporary_file_of_a_running_writer_is_not_touched(tmp_path, stethosco
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory, stethoscope):
     path = tmp_path_factory.mktemp("clip") / "clip.wav"
-    sf.write(path, stethoscope["mixture"][: 3 * SR], SR, subtype="FLOAT")
+    sf.write(path, stethoscope["mixture"][: 2 * SR], SR, subtype="FLOAT")
     return path
 
 
@@ -131,7 +131,7 @@ def test_audition_refuses_a_folder_of_the_users_files(short_clip, tmp_path, capf
 def test_audition_reuses_its_own_folder_and_keeps_the_users_files_there(short_clip, small_dictionary, tmp_path, capfd):
     import dataclasses
 
-    folder = tmp_path / "audition"
+    folder = tmp_path / "new" / "audition"  # made, with its parents
     many = dataclasses.replace(small_dictionary, W=np.tile(small_dictionary.W, (1, 2)), labels=[], provenance={})
     many.save(tmp_path / "twenty.npz")
     small_dictionary.save(tmp_path / "ten.npz")
@@ -144,8 +144,6 @@ def test_audition_reuses_its_own_folder_and_keeps_the_users_files_there(short_cl
     names = {p.name for p in folder.iterdir()}
     assert "component_09.wav" in names and "component_10.wav" not in names and "component_19.wav" not in names
     assert (folder / "my notes.txt").read_text() == "the user's own file"
-    code, _, err = cli(["audition", tmp_path / "ten.npz", short_clip, "-o", tmp_path / "empty"], capfd)
-    assert code == 0, err  # a new folder is made
 
 
 # --------------------------------------------------------------------------------------
