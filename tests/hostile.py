@@ -213,7 +213,7 @@ def deflated(name: str, data: bytes) -> dict:
 
 def wav_header(*, sample_rate: int, channels: int = 1, bits: int = 16, data_size: int, format_tag: int = 1) -> bytes:
     """A canonical 44-byte RIFF/WAVE header; the sizes are whatever the caller claims."""
-    block_align = channels * bits // 8
+    block_align = channels * bits // 8 & 0xFFFF
     riff_size = min(0xFFFFFFFF, 36 + data_size)
     return (b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + b"fmt " +
             struct.pack("<IHHIIHH", 16, format_tag, channels, sample_rate, sample_rate * block_align & 0xFFFFFFFF, block_align, bits) +

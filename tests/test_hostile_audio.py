@@ -12,13 +12,16 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import realtime_nmf.audio as audio
 from realtime_nmf import load_preset, process_file
-from realtime_nmf.errors import AudioFileError, OutputError
+from realtime_nmf.errors import AudioFileError, OutputError, ParameterError
 from realtime_nmf.presets import bundled_preset_dir
 
-from .hostile import assert_cli_error, assert_one_line_error, cli, flac_claiming, mp3_claiming, rtnmf, sparse_wav, write_wav_claiming
+from .hostile import (assert_cli_error, assert_one_line_error, cli, flac_claiming, mp3_claiming, rtnmf, sparse_wav, wav_header,
+                      write_wav_claiming)
 
 SR = 4000
 
@@ -138,6 +141,29 @@ def test_a_header_claiming_an_absurd_sample_rate_is_refused(signal, tmp_path, ca
                  ["evaluate", "--reference", path, "--estimate", path]):
         assert_cli_error(args, capfd, pattern)
     assert not (tmp_path / "o.wav").exists()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rate=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([4000, 44100, 768000, 768001, 999, 1000])),
+       channels=st.one_of(st.integers(0, 65535), st.integers(1, 8)), bits=st.sampled_from([0, 1, 8, 12, 16, 24, 32, 64, 255]),
+       format_tag=st.sampled_from([0, 1, 3, 6, 7, 0x11, 0x55, 0xFFFE, 12345]),
+       data_size=st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 4096)), payload=st.integers(0, 4096))
+def test_any_wav_header_is_refused_or_read_as_it_really_is(tmp_path, rate, channels, bits, format_tag, data_size, payload):
+    path = tmp_path / "h.wav"
+    path.write_bytes(wav_header(sample_rate=rate, channels=channels, bits=bits, data_size=data_size, format_tag=format_tag)
+                     + bytes(range(256)) * (payload // 256) + bytes(payload % 256))
+    try:
+        info = audio.audio_info(path)
+    except AudioFileError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert 1000 <= info.sample_rate <= 768000 and 1 <= info.n_channels <= audio.MAX_CHANNELS
+    try:
+        y, _ = audio.load(path)
+    except (AudioFileError, ParameterError) as exc:
+        assert "\n" not in str(exc)
+        return
+    assert y.dtype == np.float32 and y.nbytes <= 64 * (payload + 64)  # what the file holds, never what it claims
 
 
 # --------------------------------------------------------------------------------------
