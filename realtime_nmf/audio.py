@@ -382,6 +382,9 @@ class AudioWriter:
         return self._finalise(partial_path(self.path))
 
     def _finalise(self, target: Path) -> Path:
+        if self.samples_written == 0 and self._format == "FLAC":  # libsndfile leaves an empty FLAC as 0 bytes, no valid file
+            self.abort()
+            raise OutputError(f"{show_path(target)}: there is no audio to write, and a FLAC file cannot be empty; write a .wav")
         try:
             self._file.close()
             self._staged.commit(target)

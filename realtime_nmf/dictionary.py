@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import defaults
-from ._atomic import atomic_write
+from ._atomic import atomic_write, check_writable_folder
 from ._files import check_input_file, show_path
 from ._npz import NpzReader
 from ._values import format_size, nesting_depth, printable, real_number, show, whole_number
@@ -39,7 +39,7 @@ from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
 from .stft import streaming_latency, validate_stft_settings
 
-__all__ = ["Dictionary", "FORMAT_NAME", "FORMAT_VERSION", "MAX_COMPONENTS", "MAX_N_FFT", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE",
+__all__ = ["Dictionary", "check_dictionary_output", "FORMAT_NAME", "FORMAT_VERSION", "MAX_COMPONENTS", "MAX_N_FFT", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE",
            "MAX_METADATA_CHARS", "MAX_METADATA_DEPTH", "MAX_FILE_BYTES", "validate_label"]
 
 FORMAT_NAME = "realtime_nmf.dictionary"
@@ -293,9 +293,7 @@ class Dictionary:
         Path
             The path written.
         """
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise ParameterError(f"dictionary file {str(path)!r} must end in .npz")
+        path = check_dictionary_output(path)
         text = json.dumps(self.metadata(), indent=1, sort_keys=True, default=_json_default)
         with atomic_write(path) as handle:
             np.savez(handle, W=self.W, metadata=np.array(text))
@@ -413,6 +411,17 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in dictionary metadata")
+
+
+def check_dictionary_output(path: str | Path) -> Path:
+    """Raise unless ``path`` can be a new dictionary file: ends in ``.npz``, a new or regular file in an existing, writable folder.
+
+    ``rtnmf train`` calls it before training, so a bad ``-o`` fails at once, not after the work.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ParameterError(f"dictionary file {show_path(path)} must end in .npz")
+    return check_writable_folder(path)
 
 
 def _file_name(path) -> str:

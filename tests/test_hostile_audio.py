@@ -53,7 +53,8 @@ def test_a_flac_claiming_2_to_the_35_samples(signal, tmp_path, capfd):
     code, out, err = cli(["run", "--preset", "heartbeat", "--input", path, "--output", tmp_path / "o.wav"], capfd)
     assert code == 0, err
     assert sf.info(str(tmp_path / "o.wav")).frames == signal.shape[0]
-    assert f"warning: {path} announces 34359738368 samples but holds {signal.shape[0]} (2.00 s)" in err
+    assert (f"warning: '{path}' announces 34359738368 samples (99.4 days) but holds only {signal.shape[0]} (2.00 s): it is truncated "
+            f"or damaged; {tmp_path / 'o.wav'} holds the 2.00 s it had") in err
 
 
 def test_an_mp3_whose_xing_header_claims_2_to_the_24_frames(music_rate_signal, tmp_path, capfd):
@@ -66,7 +67,7 @@ def test_an_mp3_whose_xing_header_claims_2_to_the_24_frames(music_rate_signal, t
     assert code == 0, err
     decoded = sf.info(str(tmp_path / "o.wav")).frames
     assert abs(decoded - music_rate_signal.shape[0]) < 2 * 1152  # not hours of padding
-    assert f"announces {claimed} samples but holds {decoded}" in err
+    assert f"announces {claimed} samples (" in err and f"but holds only {decoded} (" in err
 
 
 def test_a_truncated_mp3_is_stated_not_padded(music_rate_signal, tmp_path, capfd):
@@ -84,6 +85,7 @@ def test_a_truncated_mp3_is_stated_not_padded(music_rate_signal, tmp_path, capfd
 
 
 def test_a_truncated_flac_is_an_error_for_training_and_a_stated_partial_run(signal, tmp_path, capfd):
+    signal = np.tile(signal, 5)  # 10 s: many FLAC frames, half of them whole
     whole = tmp_path / "whole.flac"
     sf.write(whole, signal, SR, subtype="PCM_16")
     cut = tmp_path / "cut.flac"
@@ -93,6 +95,16 @@ def test_a_truncated_flac_is_an_error_for_training_and_a_stated_partial_run(sign
     assert code == 0, err
     frames = sf.info(str(tmp_path / "o.flac")).frames
     assert 0 < frames < signal.shape[0] and "truncated or damaged" in err
+    # a file of which not one sample decodes gives no output, and says why
+    cut.write_bytes(whole.read_bytes()[:300])
+    assert_cli_error(["run", "--preset", "heartbeat", "--input", cut, "--output", tmp_path / "o2.flac"], capfd,
+                     r"holds only 0 \(0\.00 s\): it is truncated or damaged: not one sample could be decoded; nothing was written")
+    assert not (tmp_path / "o2.flac").exists()
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), SR)
+    assert_cli_error(["run", "--preset", "heartbeat", "--input", empty, "--output", tmp_path / "o3.flac"], capfd,
+                     "a FLAC file cannot be empty; write a .wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.flac", "empty.wav", "o.flac", "whole.flac"]
 
 
 def test_a_flac_of_unknown_length_is_read_whole(signal, tmp_path, capfd):

@@ -5,8 +5,8 @@ Each subcommand's parser sits beside its command, one module per topic: ``train`
 ``devices``), ``evaluate``, ``demo``.
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
-(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
-any output file.
+(2 for malformed arguments); Ctrl-C, SIGTERM or SIGHUP ends it with status 130 after
+finalising any output file (an interrupted ``run`` keeps its output as ``NAME.partial.EXT``).
 """
 
 from __future__ import annotations
@@ -46,18 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rtnmf`` command. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # a closed terminal ends a run like SIGTERM
+    previous = {name: signal.signal(getattr(signal, name), on_sigterm) for name in names}
     try:
         return args.func(args)
     except RealtimeNMFError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("rtnmf: error: not enough memory for this; use shorter audio, fewer components or a smaller n_fft", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 if __name__ == "__main__":  # pragma: no cover
