@@ -48,7 +48,7 @@ def auditioned(clip_file, tmp_path_factory):
     """The bundled 16-component dictionary (labels heart/breath) auditioned on the 20 s synthetic recording."""
     folder = tmp_path_factory.mktemp("audition")
     # the folder of an older audition, of a dictionary with 100 components, with its manifest; and a file of the user's
-    from realtime_nmf.audition.folder import MANIFEST
+    from realtime_nmf.audition._folder import MANIFEST
 
     (folder / "component_99.wav").write_bytes(b"left by an older audition")
     (folder / MANIFEST).write_text(json.dumps({"format": "realtime_nmf.audition", "files": ["component_99.wav", "index.html"]}))

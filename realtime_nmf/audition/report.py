@@ -34,7 +34,7 @@ from ..dictionary import Dictionary
 from ..errors import ParameterError
 from ..resample import resample
 from .features import ComponentFeatures, component_features, energy_share
-from .folder import AuditionFolder
+from ._folder import AuditionFolder
 
 __all__ = ["audition", "AuditionReport", "SORT_ORDERS", "component_file_stem"]
 
@@ -192,7 +192,7 @@ def audition(
         wrote, whose files are then replaced (those for component indices this dictionary
         lacks are removed). A folder holding other files is refused before anything is
         written, and a file the user put in an audition folder is never touched
-        (:class:`realtime_nmf.audition.folder.AuditionFolder`).
+        (see :mod:`realtime_nmf.audition._folder`).
     sample_rate : int, optional
         Rate of ``clip`` when it is an array (required then).
     dictionary_path : str or Path, optional
