@@ -12,6 +12,8 @@ Limits (checked when a file is read, before anything is inflated or allocated):
   (:data:`MAX_N_FFT`), so ``W`` is at most 32769 x 1024 values (128 MiB as float32,
   256 MiB as the float64 a file may store);
 - a sample rate from 1000 to 768000 Hz (:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`);
+  ``beta`` from 0 to 4 and a spectrogram ``power`` above 0 and at most 2 (beyond them,
+  the updates of loud spectra overflow float32);
 - metadata of at most 1 MiB of JSON text (:data:`MAX_METADATA_CHARS`), nested at most
   16 levels deep (:data:`MAX_METADATA_DEPTH`);
 - labels empty or selectable names: a letter, then letters, digits, ``_`` or ``-``, at
@@ -129,8 +131,8 @@ class Dictionary:
             raise ParameterError(f"beta={show(self.beta)} must be a number >= 0 (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)")
         self.beta = validate_beta(self.beta)
         power = real_number(self.power)
-        if power is None or power <= 0:
-            raise ParameterError(f"power={show(self.power)} must be a number > 0 (1 = magnitude, 2 = power spectrogram)")
+        if power is None or not 0 < power <= 2:
+            raise ParameterError(f"power={show(self.power)} must be a number > 0 and at most 2 (1 = magnitude, 2 = power spectrogram)")
         self.power = power
         if self.labels is None:
             self.labels = []

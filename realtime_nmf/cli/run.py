@@ -82,7 +82,7 @@ def _run_file(args, presets) -> int:
         print(f"warning: {stats.shortfall}; {stats.output_path} holds the {seconds:.2f} s it had", file=sys.stderr)
     silenced = _silenced(chain)
     if silenced:
-        print(f"warning: {silenced} held NaN or infinite samples; they were replaced by silence", file=sys.stderr)
+        print(f"warning: {silenced}", file=sys.stderr)
     if stats.clipped_samples:
         print(f"warning: {stats.clipped_samples} output samples exceeded full scale and were clipped; "
               "write a .wav with float samples or lower the level with a gain processor", file=sys.stderr)
@@ -90,11 +90,17 @@ def _run_file(args, presets) -> int:
 
 
 def _silenced(chain) -> str:
-    """What the chain's processors treated as silence (NaN or Inf input), e.g. ``"12 frames and 300 samples"``; "" if nothing."""
-    frames = sum(getattr(p, "nonfinite_frames", 0) for p in chain)
-    samples = sum(getattr(p, "nonfinite_samples", 0) for p in chain)
-    parts = [f"{frames} frames" if frames else "", f"{samples} samples" if samples else ""]
-    return " and ".join(part for part in parts if part)
+    """What the chain's processors treated as silence (NaN, Inf, absurdly loud input), as a sentence; "" if nothing."""
+    frames = sum(getattr(p, "nonfinite_frames", 0) for p in chain)  # the separator counts frames
+    samples = sum(getattr(p, "nonfinite_samples", 0) for p in chain if not hasattr(p, "nonfinite_frames"))  # filters, gain
+    parts = []
+    if frames:
+        parts.append(f"{frames} frames held NaN or infinite samples")
+    if samples:
+        parts.append(f"{'and ' if frames else ''}{samples} {'more ' if frames else ''}sample{'s were' if samples > 1 else ' was'} NaN or infinite")
+    if not parts:
+        return ""
+    return ", ".join(parts) + ("; it was replaced by silence" if not frames and samples == 1 else "; they were replaced by silence")
 
 
 def _parse_latency(value: str):

@@ -34,8 +34,7 @@ class Gain(Processor):
         self.nonfinite_samples = 0
 
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
-        with np.errstate(over="ignore", invalid="ignore"):
-            np.multiply(block, self._factor, out=out)
+        np.multiply(block, self._factor, out=out)
         if out.size and not (np.isfinite(out.max()) and np.isfinite(out.min())):  # two reductions, no allocation
             bad = ~np.isfinite(out)
             self.nonfinite_samples += int(np.count_nonzero(bad))

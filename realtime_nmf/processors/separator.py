@@ -148,8 +148,13 @@ class NMFSeparator(Processor):
 
     @property
     def nonfinite_frames(self) -> int:
-        """Frames treated as silence since the last reset: their input held NaN or Inf, or their spectra overflowed."""
+        """Frames that held NaN, Inf or absurdly loud input samples, or whose activations overflowed, since the last reset."""
         return self._stft.nonfinite_frames + self._overflow_frames if self.n_channels is not None else 0
+
+    @property
+    def nonfinite_samples(self) -> int:
+        """Input samples that were NaN, Inf or beyond ±1e6, treated as silence, since the last reset."""
+        return self._stft.nonfinite_samples if self.n_channels is not None else 0
 
     @property
     def activations(self) -> np.ndarray:
@@ -167,19 +172,15 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
-        with np.errstate(over="ignore", invalid="ignore"):
-            np.abs(spectra, out=magnitude)
-            if self.dictionary.power != 1.0:
-                np.power(magnitude, self.dictionary.power, out=magnitude)
-        if not np.isfinite(magnitude.max()):  # samples so loud that their spectra overflow float32: silence those frames
-            self._silence(~np.isfinite(magnitude).all(axis=1), magnitude, spectra, h)
-        with np.errstate(over="ignore", invalid="ignore"):  # huge finite spectra overflow in the updates: caught below
-            if first_frame < self.params["batch_frames"]:
-                self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
-            else:
-                self._solver.warm_start(magnitude, h, self.params["flat_start"])
-            self.updates += self._solver.solve(magnitude, h)
-        if not np.isfinite(h.max()):  # finite but huge spectra that overflowed inside the updates
+        np.abs(spectra, out=magnitude)  # finite: the STFT silences NaN, Inf and samples beyond +120 dBFS
+        if self.dictionary.power != 1.0:
+            np.power(magnitude, self.dictionary.power, out=magnitude)
+        if first_frame < self.params["batch_frames"]:
+            self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
+        else:
+            self._solver.warm_start(magnitude, h, self.params["flat_start"])
+        self.updates += self._solver.solve(magnitude, h)
+        if not np.isfinite(h.max()):  # loud spectra that overflowed inside the updates (power 2 with a large beta): silence
             self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
