@@ -12,7 +12,6 @@ preset points at its own dictionary.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -74,6 +73,8 @@ def bundled_preset_dir() -> Path:
 
 def copy_name(name: str, data: bytes) -> str:
     """The content-addressed name of a preset's dictionary copy: ``NAME.<16 hex digits of SHA-256>.npz``."""
+    import hashlib  # here, not at import: only preset new needs it
+
     return f"{name}.{hashlib.sha256(data).hexdigest()[:16]}.npz"
 
 
