@@ -50,6 +50,8 @@ CONVERGED_TOLERANCE = 1e-6
 
 # --- hosting --------------------------------------------------------------------------
 BLOCK_SIZE = 1024
+#: Inputs ``rtnmf batch`` takes from a folder: every WAV file at any depth.
+BATCH_PATTERN = "**/*.wav"
 
 
 def default_n_fft(sample_rate: float) -> int:
