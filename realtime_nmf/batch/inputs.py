@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator
 
 from .. import defaults
 from ..errors import ParameterError
 
-__all__ = ["compile_pattern", "BatchLayout", "walk", "read_list", "DEFAULT_PATTERN", "STAGING_NAME", "MANIFEST_NAME"]
+__all__ = ["compile_pattern", "BatchLayout", "walk", "read_list", "WAITING", "DEFAULT_PATTERN", "STAGING_NAME", "MANIFEST_NAME"]
 
 DEFAULT_PATTERN = defaults.BATCH_PATTERN
 #: Files of this name in the output folder belong to the batch itself.
@@ -206,24 +208,60 @@ def walk(layout: BatchLayout) -> Iterator[str]:
         stack.extend(reversed(subfolders))
 
 
-def read_list(source: str) -> Iterator[str]:
-    """The lines of a file list (``-`` for standard input), stripped, blank lines and ``#`` comments left out, streamed."""
+#: Yielded by :func:`read_list` on standard input while no line is ready, so the caller can attend to other work.
+WAITING = object()
+
+
+def read_list(source: str) -> Iterator:
+    """The lines of a file list (``-`` for standard input), stripped, blank lines and ``#`` comments left out, streamed.
+
+    Standard input is read by a thread into a bounded queue, and :data:`WAITING` is
+    yielded while no line is ready: a slow producer (``find ... | rtnmf batch --files -``)
+    never blocks the batch, and Ctrl-C is heard while it waits.
+    """
     if source == "-":
-        handle = sys.stdin
-        close = False
-    else:
-        try:
-            handle = open(source, encoding="utf-8")
-        except OSError as exc:
-            raise ParameterError(f"cannot read the file list {source!r}: {exc.strerror or exc}") from None
-        close = True
+        yield from _threaded(sys.stdin)
+        return
+    try:
+        handle = open(source, encoding="utf-8")
+    except OSError as exc:
+        raise ParameterError(f"cannot read the file list {source!r}: {exc.strerror or exc}") from None
+    with handle:
+        yield from _lines(handle, source)
+
+
+def _lines(handle, source: str) -> Iterator[str]:
     try:
         for line in handle:
-            line = line.rstrip("\r\n").strip()
+            line = line.strip()
             if line and not line.startswith("#"):
                 yield line
     except UnicodeDecodeError as exc:
         raise ParameterError(f"the file list {source!r} is not UTF-8 text ({exc.reason}); give one path per line") from None
-    finally:
-        if close:
-            handle.close()
+
+
+def _threaded(handle) -> Iterator:
+    lines: queue.Queue = queue.Queue(maxsize=1024)
+    end = object()
+
+    def reader():
+        try:
+            for line in _lines(handle, "-"):
+                lines.put(line)
+        except ParameterError as exc:
+            lines.put(exc)
+        finally:
+            lines.put(end)
+
+    threading.Thread(target=reader, name="rtnmf-batch-list", daemon=True).start()
+    while True:
+        try:
+            item = lines.get(timeout=0.2)
+        except queue.Empty:
+            yield WAITING
+            continue
+        if item is end:
+            return
+        if isinstance(item, ParameterError):
+            raise item
+        yield item

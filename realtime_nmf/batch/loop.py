@@ -30,6 +30,7 @@ from typing import Iterator
 
 from .._version import __version__
 from .executors import DaskCluster, InProcessExecutor, local_pool
+from .inputs import WAITING
 from .manifest import DONE, FAILED, Manifest, Row, format_mtime
 from .worker import Outcome, Task, process_task
 
@@ -109,6 +110,8 @@ class BatchLoop:
                     item = next(source, None)
                     if item is None:
                         exhausted = True
+                    elif item is WAITING:
+                        break  # a list on standard input with no line ready yet
                     else:
                         self._take(*item)
                 if self.quarantine and not self.stop.requests and not any(g < 0 for _, g in self.inflight.values()):

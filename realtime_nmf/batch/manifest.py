@@ -103,7 +103,7 @@ class _RowFile:
         reader = csv.reader
         position = self.handle.tell()
         for line in self.handle:
-            if line.strip():
+            if line.endswith(b"\n") and line.strip():  # a last line without its newline was cut short
                 first = line.split(b",", 1)[0]
                 rel = first.decode("utf-8", "surrogateescape") if not first.startswith(b'"') else next(
                     reader([line.decode("utf-8", "surrogateescape")]), [""])[0]
@@ -174,11 +174,13 @@ class Manifest:
         with open(merged, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(COLUMNS)
-            for source, keep in ((newer, lambda key: True), (older, lambda key: key not in newer.index)):
+            written = set()
+            for source in (newer, older):
                 for key, offset in source.index.items():
-                    row = source.row_at(offset)
-                    if row is not None and keep(key):
+                    row = source.row_at(offset) if key not in written else None
+                    if row is not None:
                         writer.writerow(row.values())
+                        written.add(key)
         newer.close()
         older.close()
         os.replace(merged, self.previous_path)

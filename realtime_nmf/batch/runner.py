@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from ..errors import OutputError, ParameterError
 from .executors import DaskCluster, usable_cores
-from .inputs import DEFAULT_PATTERN, BatchLayout, read_list, walk
+from .inputs import DEFAULT_PATTERN, WAITING, BatchLayout, read_list, walk
 from .loop import BatchLoop, StopRequests
 from .manifest import Manifest, Row
 from .worker import PresetPayload
@@ -146,12 +146,18 @@ class BatchRun:
         self.payload = PresetPayload.from_preset(preset)
 
     def inputs(self) -> Iterator[tuple[str, str | None]]:
-        """``(name, problem)`` for every input, streamed: its relative path, or the listed line and why it cannot be taken."""
+        """``(name, problem)`` for every input, streamed: its relative path, or the listed line and why it cannot be taken.
+
+        From standard input, :data:`realtime_nmf.batch.inputs.WAITING` comes while no line is ready.
+        """
         if self.files is None:
             for rel in walk(self.layout):
                 yield rel, None
             return
         for line in read_list(self.files):
+            if line is WAITING:
+                yield WAITING
+                continue
             try:
                 yield self.layout.relative(line), None
             except ParameterError as exc:
@@ -161,7 +167,7 @@ class BatchRun:
         """How many inputs there are (names only, nothing opened); None for a list read from standard input."""
         if self.files == "-":
             return None
-        return sum(1 for _ in self.inputs())
+        return sum(1 for item in self.inputs() if item is not WAITING)
 
     def run(self, *, on_row: Callable[[Row], None] | None = None, on_note: Callable[[str], None] | None = None) -> BatchSummary:
         """Process every input; returns the summary (see :attr:`BatchSummary.exit_status`).
@@ -175,6 +181,8 @@ class BatchRun:
         """
         source = self.inputs()
         first = next(source, None)
+        while first is WAITING:
+            first = next(source, None)
         if first is None:
             where = f"the list {self.files!r}" if self.files is not None else (
                 f"{str(self.layout.input_dir)!r} for --pattern {self.layout.pattern!r} (case-sensitive; hidden files and folders are skipped)")
@@ -204,6 +212,7 @@ class BatchRun:
             finally:
                 if cluster is not None:
                     cluster.close()
+        _clear_staging(layout.staging_dir)  # what workers that were stopped or died left behind
         with contextlib.suppress(OSError):
             layout.staging_dir.rmdir()
         return loop.summary
