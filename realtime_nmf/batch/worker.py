@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import defaults
 from .._version import __version__
 
 __all__ = ["PresetPayload", "Task", "Outcome", "init_process", "process_task", "process_task_on_cluster", "worker_environment"]
@@ -84,6 +85,7 @@ class Task:
     size: str = ""
     mtime: str = ""
     attempt: int = 0
+    block_size: int = defaults.BATCH_BLOCK_SIZE
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def process_task(task: Task, payload: PresetPayload | None = None) -> Outcome:
     started = time.perf_counter()
     try:
         chain, rate = _chain(payload)
-        stats = process_file(chain, task.input, task.partial, processing_rate=rate)
+        stats = process_file(chain, task.input, task.partial, processing_rate=rate, block_size=task.block_size)
     except RealtimeNMFError as exc:
         return Outcome(task, "error", str(exc), seconds=time.perf_counter() - started, worker=worker)
     except Exception as exc:  # a bug or an unexpected library error: this file fails, the batch goes on

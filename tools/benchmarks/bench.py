@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory|batch]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -19,7 +19,8 @@ Rows: (1) the streaming engine, whole path in file mode; (2) scikit-learn's H-on
 transform per frame and on the whole file; (3) a naive numpy per-frame loop;
 (4) callback cost per block in the live engine; (5) training against scikit-learn's
 NMF(solver="mu"); (6) peak memory of `rtnmf run` on a one-hour file and of training on
-ten minutes.
+ten minutes; (7) ``rtnmf batch`` against a shell loop of ``rtnmf run``, its scaling, parent
+memory, reruns and the start-up CPU (tools/benchmarks/batch.py).
 """
 
 from __future__ import annotations
@@ -416,13 +417,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
-    parser.add_argument("--only", choices=("engine", "training", "memory"), help="run one part of the table")
+    parser.add_argument("--only", choices=("engine", "training", "memory", "batch"), help="run one part of the table")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
     repeats = 2 if args.quick else 5
     training_repeats = 1 if args.quick else 3
-    parts = {args.only} if args.only else {"engine", "training"} | (set() if args.skip_memory else {"memory"})
+    parts = {args.only} if args.only else {"engine", "training", "batch"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
         for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
@@ -463,6 +464,11 @@ def main() -> int:
         print("|---|---|---|---|---|")
         for name, peak, baseline, wall, spectrogram in memory_rows(args.quick):
             print(f"| {name} | {peak:.0f} | {baseline:.0f} | {wall:.1f} | {'' if spectrogram is None else f'{spectrogram:.0f}'} |")
+    if "batch" in parts:
+        from tools.benchmarks.batch import run as batch_rows
+
+        print()
+        batch_rows(args.quick)
     return 0
 
 
