@@ -53,7 +53,9 @@ BLOCK_SIZE = 1024
 #: Inputs ``rtnmf batch`` takes from a folder: every WAV file at any depth.
 BATCH_PATTERN = "**/*.wav"
 #: Samples per block in ``rtnmf batch``'s workers: larger blocks halve the per-file cost of short
-#: recordings (fewer calls into soundfile and the engine); the output does not depend on it.
+#: recordings (fewer calls into soundfile and the engine) and give the same bytes. A file that
+#: needs resampling runs in blocks of BLOCK_SIZE, as ``rtnmf run`` does: the streamed resampler's
+#: last bits depend on how its input is cut.
 BATCH_BLOCK_SIZE = 16384
 
 

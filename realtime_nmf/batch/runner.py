@@ -130,7 +130,8 @@ class BatchRun:
     retry_failed : bool
         Also redo the inputs an earlier run recorded as ``error`` or ``crashed``.
     block_size : int
-        Samples per block in the workers (the output does not depend on it).
+        Samples per block in the workers for files at the preset's rate (the output does not
+        depend on it); resampled files run in blocks of ``defaults.BLOCK_SIZE``, like ``rtnmf run``.
     """
 
     def __init__(self, preset, input_dir, output_dir, *, pattern: str = DEFAULT_PATTERN, files: str | None = None,

@@ -172,6 +172,7 @@ def process_task(task: Task, payload: PresetPayload | None = None) -> Outcome:
     -------
     Outcome
     """
+    from ..audio import audio_info
     from ..errors import RealtimeNMFError
     from ..offline import process_file
 
@@ -180,7 +181,11 @@ def process_task(task: Task, payload: PresetPayload | None = None) -> Outcome:
     started = time.perf_counter()
     try:
         chain, rate = _chain(payload)
-        stats = process_file(chain, task.input, task.partial, processing_rate=rate, block_size=task.block_size)
+        # soxr's streamed output depends (in the last bits) on how the input is cut: a file that is
+        # resampled runs in the blocks of rtnmf run, so that its bytes are those rtnmf run writes
+        same_rate = audio_info(task.input).sample_rate == rate
+        block_size = task.block_size if same_rate else defaults.BLOCK_SIZE
+        stats = process_file(chain, task.input, task.partial, processing_rate=rate, block_size=block_size)
     except RealtimeNMFError as exc:
         return Outcome(task, "error", str(exc), seconds=time.perf_counter() - started, worker=worker)
     except Exception as exc:  # a bug or an unexpected library error: this file fails, the batch goes on
