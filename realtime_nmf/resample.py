@@ -19,13 +19,13 @@ import numpy as np
 __all__ = ["resample", "StreamResampler", "LowLatencyResampler"]
 
 
-def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a whole signal (soxr, high quality); the length becomes ``round(n * sr_out / sr_in)``.
+def resample(y: np.ndarray, sample_rate_in: int, sample_rate_out: int) -> np.ndarray:
+    """Resample a whole signal (soxr, high quality); the length becomes ``round(n * sample_rate_out / sample_rate_in)``.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
-    sr_in, sr_out : int
+    sample_rate_in, sample_rate_out : int
         Sample rates of ``y`` and of the result.
 
     Returns
@@ -34,9 +34,9 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """
     import soxr
 
-    if int(sr_in) == int(sr_out):
+    if int(sample_rate_in) == int(sample_rate_out):
         return np.asarray(y, dtype=np.float32)
-    return np.ascontiguousarray(soxr.resample(np.asarray(y, dtype=np.float32), int(sr_in), int(sr_out), quality="HQ"), dtype=np.float32)
+    return np.ascontiguousarray(soxr.resample(np.asarray(y, dtype=np.float32), int(sample_rate_in), int(sample_rate_out), quality="HQ"), dtype=np.float32)
 
 
 class StreamResampler:
@@ -44,15 +44,15 @@ class StreamResampler:
 
     Parameters
     ----------
-    sr_in, sr_out : int
+    sample_rate_in, sample_rate_out : int
     n_channels : int
     """
 
-    def __init__(self, sr_in: int, sr_out: int, n_channels: int):
+    def __init__(self, sample_rate_in: int, sample_rate_out: int, n_channels: int):
         import soxr
 
-        self.sr_in, self.sr_out, self.n_channels = int(sr_in), int(sr_out), int(n_channels)
-        self._stream = soxr.ResampleStream(self.sr_in, self.sr_out, self.n_channels, dtype="float32", quality="HQ")
+        self.sample_rate_in, self.sample_rate_out, self.n_channels = int(sample_rate_in), int(sample_rate_out), int(n_channels)
+        self._stream = soxr.ResampleStream(self.sample_rate_in, self.sample_rate_out, self.n_channels, dtype="float32", quality="HQ")
 
     def process(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
         """Resample the next block ``(n, n_channels)``; ``last=True`` flushes the tail. Returns ``(n_out, n_channels)``."""
@@ -65,14 +65,14 @@ class LowLatencyResampler:
 
     Parameters
     ----------
-    sr_in, sr_out : float
+    sample_rate_in, sample_rate_out : float
     n_channels : int
     """
 
-    def __init__(self, sr_in: float, sr_out: float, n_channels: int):
+    def __init__(self, sample_rate_in: float, sample_rate_out: float, n_channels: int):
         import samplerate
 
-        self.ratio = float(sr_out) / float(sr_in)
+        self.ratio = float(sample_rate_out) / float(sample_rate_in)
         self.n_channels = int(n_channels)
         self._resampler = samplerate.Resampler("sinc_fastest", channels=self.n_channels)
 
