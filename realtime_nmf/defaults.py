@@ -15,7 +15,7 @@ EPS = 1e-10
 # --- training -------------------------------------------------------------------------
 N_COMPONENTS = 16
 #: beta 0.5, between Kullback-Leibler (1) and Itakura-Saito (0): the best of the divergences tried
-#: on the heart+lung and drum benchmarks (tools/benchmark_quality.py; README "Separation quality"),
+#: on the heart+lung and drum benchmarks (python -m tools.benchmarks.quality; docs/quality.md),
 #: as FitzGerald, Cranitch and Coyle (2009) found for musical sources.
 BETA = 0.5
 TRAIN_ITERATIONS = 200
@@ -49,14 +49,12 @@ CONVERGED_ITERATIONS = 500
 CONVERGED_TOLERANCE = 1e-6
 
 # --- hosting --------------------------------------------------------------------------
-BLOCK_SIZE = 1024
+#: Samples per block in file mode (the output does not depend on it). Large enough that a block
+#: holds a whole batch of frames at any common hop: with 1024, ``rtnmf run`` at hop 256 solved
+#: batches of 4 and cost 2.1x the engine's batched cost per frame; with 16384, 1.2x.
+BLOCK_SIZE = 16384
 #: Inputs ``rtnmf batch`` takes from a folder: every WAV file at any depth.
 BATCH_PATTERN = "**/*.wav"
-#: Samples per block in ``rtnmf batch``'s workers: larger blocks halve the per-file cost of short
-#: recordings (fewer calls into soundfile and the engine) and give the same bytes. A file that
-#: needs resampling runs in blocks of BLOCK_SIZE, as ``rtnmf run`` does: the streamed resampler's
-#: last bits depend on how its input is cut.
-BATCH_BLOCK_SIZE = 16384
 
 
 def default_n_fft(sample_rate: float) -> int:

@@ -49,7 +49,6 @@ API = [
     (audition, "tolerance", "CONVERGED_TOLERANCE"),
     (process_file, "block_size", "BLOCK_SIZE"),
     (BatchRun, "pattern", "BATCH_PATTERN"),
-    (BatchRun, "block_size", "BATCH_BLOCK_SIZE"),
     (resolve_stft_settings, "window", "WINDOW"),
     *[(function, name, constant) for function in (learn_dictionary, learn_labelled_dictionary) for name, constant in (
         ("n_components", "N_COMPONENTS"), ("beta", "BETA"), ("iterations", "TRAIN_ITERATIONS"), ("tolerance", "TRAIN_TOLERANCE"),

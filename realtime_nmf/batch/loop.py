@@ -172,7 +172,7 @@ class BatchLoop:
                             "--overwrite replaces it", preset_hash=batch.payload.hash, input_size=size, input_mtime=mtime,
                             version=__version__))
             return None
-        return Task(rel, str(source), self._partial(rel), size, mtime, block_size=batch.block_size)
+        return Task(rel, str(source), self._partial(rel), size, mtime)
 
     def _partial(self, rel: str) -> str:
         return str(self.layout.staging_dir / f"{self.run_id}-{next(self.counter)}{Path(rel).suffix}")

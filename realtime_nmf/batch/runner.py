@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .. import defaults
 from ..errors import OutputError, ParameterError
-from ..processors.latency import validate_block_size
 from .executors import DaskCluster, usable_cores
 from .inputs import DEFAULT_PATTERN, WAITING, BatchLayout, read_list, walk
 from .loop import BatchLoop, StopRequests
@@ -129,21 +127,16 @@ class BatchRun:
         Redo every input and replace existing outputs.
     retry_failed : bool
         Also redo the inputs an earlier run recorded as ``error`` or ``crashed``.
-    block_size : int
-        Samples per block in the workers for files at the preset's rate (the output does not
-        depend on it); resampled files run in blocks of ``defaults.BLOCK_SIZE``, like ``rtnmf run``.
     """
 
     def __init__(self, preset, input_dir, output_dir, *, pattern: str = DEFAULT_PATTERN, files: str | None = None,
-                 jobs: int | None = None, scheduler: str | None = None, overwrite: bool = False, retry_failed: bool = False,
-                 block_size: int = defaults.BATCH_BLOCK_SIZE):
+                 jobs: int | None = None, scheduler: str | None = None, overwrite: bool = False, retry_failed: bool = False):
         if overwrite and retry_failed:
             raise ParameterError("--overwrite and --retry-failed exclude each other (--overwrite already redoes every input)")
         if scheduler is not None and jobs is not None:
             raise ParameterError("--jobs is for this machine; with --scheduler the cluster's workers set the parallelism")
         if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
             raise ParameterError(f"--jobs {jobs!r} must be a positive number of processes, e.g. {usable_cores()}")
-        self.block_size = validate_block_size(block_size)
         self.layout = BatchLayout(input_dir, output_dir, pattern)
         self.files = files
         self.scheduler = scheduler

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import defaults
 from .._version import __version__
 
 __all__ = ["PresetPayload", "Task", "Outcome", "init_process", "process_task", "process_task_on_cluster", "worker_environment"]
@@ -85,7 +84,6 @@ class Task:
     size: str = ""
     mtime: str = ""
     attempt: int = 0
-    block_size: int = defaults.BATCH_BLOCK_SIZE
 
 
 @dataclass(frozen=True)
@@ -172,7 +170,6 @@ def process_task(task: Task, payload: PresetPayload | None = None) -> Outcome:
     -------
     Outcome
     """
-    from ..audio import audio_info
     from ..errors import RealtimeNMFError
     from ..offline import process_file
 
@@ -181,11 +178,9 @@ def process_task(task: Task, payload: PresetPayload | None = None) -> Outcome:
     started = time.perf_counter()
     try:
         chain, rate = _chain(payload)
-        # soxr's streamed output depends (in the last bits) on how the input is cut: a file that is
-        # resampled runs in the blocks of rtnmf run, so that its bytes are those rtnmf run writes
-        same_rate = audio_info(task.input).sample_rate == rate
-        block_size = task.block_size if same_rate else defaults.BLOCK_SIZE
-        stats = process_file(chain, task.input, task.partial, processing_rate=rate, block_size=block_size)
+        # rtnmf run's blocks (process_file's default): the streamed resampler's last bits depend on
+        # how its input is cut, so the same blocks give the same bytes
+        stats = process_file(chain, task.input, task.partial, processing_rate=rate)
     except RealtimeNMFError as exc:
         return Outcome(task, "error", str(exc), seconds=time.perf_counter() - started, worker=worker)
     except Exception as exc:  # a bug or an unexpected library error: this file fails, the batch goes on

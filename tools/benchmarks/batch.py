@@ -1,6 +1,6 @@
 """Batch benchmark: rtnmf batch against a shell loop of rtnmf run, scaling to the cores, parent memory, reruns, start-up.
 
-Usage: python -m tools.benchmarks.bench --only batch [--quick]   (or python -m tools.benchmarks.batch [--quick])
+Usage: python -m tools.benchmarks.bench --only batch [--quick]   (or python -m tools.benchmarks.batch [--quick] [--markdown FILE])
 
 Every command runs in a fresh interpreter (``python -m realtime_nmf ...`` with this
 checkout first on the path), as a user runs it, on 15 s recordings at 4 kHz (slices of the
@@ -106,12 +106,12 @@ def dask_cluster(folder: Path, n_workers: int):
         logs.close()
 
 
-def throughput(quick: bool) -> None:
+def throughput(report, quick: bool) -> None:
     from realtime_nmf.batch.executors import usable_cores
 
     cores = usable_cores()
     n_loop, n_batch, rounds = (6, 40, 1) if quick else (20, 240, 5)
-    print(f"### rtnmf batch: 15 s recordings at 4 kHz, preset heartbeat, {cores} usable cores\n")
+    report.heading(f"rtnmf batch: 15 s recordings at 4 kHz, preset heartbeat, {cores} usable cores, commands in alternation")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         rels = write_recordings(scratch / "in", n_batch)
@@ -138,23 +138,23 @@ def throughput(quick: bool) -> None:
                     cpu.setdefault(name, []).append(used / files)
                     shutil.rmtree(out)
     loop = sides["shell loop of `rtnmf run`"]
-    print(f"| command | files | files per second, median [min-max] of {rounds} round(s) | vs the shell loop, median [min-max] "
-          "(target >= 20x) | CPU ms per file |")
-    print("|---|---|---|---|---|")
+    rows = []
     for name, rates in sides.items():
         ratios = [rate / base for rate, base in zip(rates, loop)]
         files = n_loop if name.startswith("shell") else n_batch
         # the CPU of processes this one waits for: the workers of a pool are the fork server's children, Dask's are not ours
         used = f"{1000 * statistics.median(cpu[name]):.0f}" if name.startswith(("shell", "`rtnmf batch --jobs 1`")) else ""
-        print(f"| {name} | {files} | {statistics.median(rates):.2f} [{min(rates):.2f}-{max(rates):.2f}] | "
-              f"{statistics.median(ratios):.1f}x [{min(ratios):.1f}-{max(ratios):.1f}] | {used} |")
+        rows.append([name, files, f"{statistics.median(rates):.2f} [{min(rates):.2f}-{max(rates):.2f}]",
+                     f"{statistics.median(ratios):.1f}x [{min(ratios):.1f}-{max(ratios):.1f}]", used])
+    report.table(["command", "files", f"files per second, median [min-max] of {rounds} round(s)",
+                  "vs the shell loop, median [min-max] (target >= 20x)", "CPU ms per file"], rows)
     one, many = sides["`rtnmf batch --jobs 1`"], sides[f"`rtnmf batch --jobs {cores}`"]
     scaling = [m / o / cores for m, o in zip(many, one)]
-    print(f"\nscaling from --jobs 1 to --jobs {cores}: {100 * statistics.median(scaling):.0f} % of linear "
-          f"[{100 * min(scaling):.0f}-{100 * max(scaling):.0f}] (target >= 80 %)")
     loop_cpu, one_cpu = statistics.median(cpu["shell loop of `rtnmf run`"]), statistics.median(cpu["`rtnmf batch --jobs 1`"])
-    print(f"CPU per file, which sets the pace on an idle machine: a shell loop keeps one core busy ({1 / loop_cpu:.1f} files/s), "
-          f"--jobs {cores} keeps {cores} ({cores / one_cpu:.0f} files/s at linear scaling): {loop_cpu * cores / one_cpu:.0f}x\n")
+    report.paragraph(f"Scaling from --jobs 1 to --jobs {cores}: {100 * statistics.median(scaling):.0f} % of linear "
+                     f"[{100 * min(scaling):.0f}-{100 * max(scaling):.0f}] (target >= 80 %). CPU per file, which sets the pace on an "
+                     f"idle machine: a shell loop keeps one core busy ({1 / loop_cpu:.1f} files/s), --jobs {cores} keeps {cores} "
+                     f"({cores / one_cpu:.0f} files/s at linear scaling): {loop_cpu * cores / one_cpu:.0f}x.")
 
 
 def peak_parent_rss(folder: Path, out: Path, listing: Path, *args) -> tuple[float, float]:
@@ -172,15 +172,14 @@ def peak_parent_rss(folder: Path, out: Path, listing: Path, *args) -> tuple[floa
     return int(line[0].split()[1]) / 1024, time.perf_counter() - started
 
 
-def memory_and_rerun(quick: bool) -> None:
+def memory_and_rerun(report, quick: bool) -> None:
     from realtime_nmf.batch.executors import usable_cores
 
     sizes = (1000, 10000) if quick else (1000, 100000)
-    print("### rtnmf batch: parent memory and reruns\n")
-    print("Every input is a link to one 0.25 s recording, so that a list of 100,000 files runs in minutes; the parent's "
-          "work per file (stat, manifest, submission, commit) is the same as for a long one.\n")
-    print("| inputs | first run: parent peak RSS MB | wall s | rerun (all skipped): parent peak RSS MB | wall s | CPU s |")
-    print("|---|---|---|---|---|---|")
+    report.heading("rtnmf batch: parent memory and reruns")
+    report.paragraph("Every input is a link to one 0.25 s recording, so that a list of 100,000 files runs in minutes; the parent's "
+                     "work per file (stat, manifest, submission, commit) is the same as for a long one.")
+    rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         source = write_recordings(scratch / "src", 1, seconds=0.25)[0]
@@ -198,19 +197,19 @@ def memory_and_rerun(quick: bool) -> None:
             first, first_wall = peak_parent_rss(folder, out, listing, "--jobs", str(usable_cores()))
             again, again_wall = peak_parent_rss(folder, out, listing)
             _, cpu = command("-m", "realtime_nmf", "batch", "--preset", "heartbeat", folder, "-o", out, "--files", listing, "--quiet")
-            print(f"| {n:,} | {first:.0f} | {first_wall:.1f} | {again:.0f} | {again_wall:.2f} | {cpu:.2f} |")
+            rows.append([f"{n:,}", f"{first:.0f}", f"{first_wall:.1f}", f"{again:.0f}", f"{again_wall:.2f}", f"{cpu:.2f}"])
             shutil.rmtree(out)
-    print()
+    report.table(["inputs", "first run: parent peak RSS MB", "wall s", "rerun (all skipped): parent peak RSS MB", "wall s", "CPU s"], rows)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         write_recordings(scratch / "in", 1000, seconds=1.0)
         batch(scratch / "in", scratch / "out")
         walls, cpus = zip(*(batch(scratch / "in", scratch / "out") for _ in range(3 if not quick else 1)))
-        print(f"rerun of a finished 1,000-file batch (walking the folder, every file skipped): {statistics.median(walls):.2f} s wall, "
-              f"{statistics.median(cpus):.2f} s CPU, median of {len(walls)} (target < 2 s)\n")
+        report.paragraph(f"Rerun of a finished 1,000-file batch (walking the folder, every file skipped): {statistics.median(walls):.2f} s "
+                         f"wall, {statistics.median(cpus):.2f} s CPU, median of {len(walls)} (target < 2 s).")
 
 
-def startup(quick: bool) -> None:
+def startup(report, quick: bool) -> None:
     repeats = 5 if quick else 15
     cases = {"`python -c pass` (the interpreter alone)": ["-c", "pass"], "`import numpy`": ["-c", "import numpy"],
              "`import realtime_nmf`": ["-c", "import realtime_nmf"], "`rtnmf --help`": ["-m", "realtime_nmf", "--help"],
@@ -219,27 +218,31 @@ def startup(quick: bool) -> None:
     for _ in range(repeats):  # in alternation
         for name, args in cases.items():
             found[name].append(command(*args)[1])
-    print(f"### start-up: CPU seconds of the whole process (user + system), median [min-max] of {repeats}, in alternation\n")
-    print("| process | CPU s |")
-    print("|---|---|")
-    for name, values in found.items():
-        print(f"| {name} | {statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}] |")
+    report.heading(f"Start-up: CPU seconds of the whole process (user + system), median [min-max] of {repeats}, in alternation")
+    report.table(["process", "CPU s"], [[name, f"{statistics.median(v):.3f} [{min(v):.3f}-{max(v):.3f}]"] for name, v in found.items()])
     base = statistics.median(found["`python -c pass` (the interpreter alone)"])
-    print(f"\n`import realtime_nmf` itself: {statistics.median(found['`import realtime_nmf`']) - base:.3f} s of CPU above the bare "
-          "interpreter (target <= 0.5 s)\n")
+    report.paragraph(f"`import realtime_nmf` itself: {statistics.median(found['`import realtime_nmf`']) - base:.3f} s of CPU above "
+                     "the bare interpreter (target <= 0.5 s).")
 
 
-def run(quick: bool) -> None:
-    startup(quick)
-    throughput(quick)
-    memory_and_rerun(quick)
+def batch_rows(report, quick: bool) -> None:
+    """Every batch table: start-up, throughput side by side, parent memory and reruns."""
+    startup(report, quick)
+    throughput(report, quick)
+    memory_and_rerun(report, quick)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer files and rounds (a smoke run)")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="FILE", help="also write the tables to FILE as Markdown")
     args = parser.parse_args()
-    run(args.quick)
+    from .markdown import Report
+
+    report = Report("tools.benchmarks.batch", sys.argv[1:])
+    batch_rows(report, args.quick)
+    if args.markdown is not None:
+        report.write(args.markdown)
     return 0
 
 
