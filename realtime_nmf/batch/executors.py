@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+from pathlib import Path
 
 from ..errors import ParameterError
 from .worker import PresetPayload, Task, init_process, process_task, process_task_on_cluster, worker_environment
@@ -34,6 +35,7 @@ class InProcessExecutor(cf.Executor):
         self.payload = payload
 
     def submit(self, fn, /, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` now; return a finished future."""
         future = cf.Future()
         future.set_running_or_notify_cancel()
         try:
@@ -52,6 +54,21 @@ def local_pool(jobs: int, payload: PresetPayload) -> cf.ProcessPoolExecutor:
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["realtime_nmf.batch.worker", "realtime_nmf.offline", "realtime_nmf.presets"])
+        # The fork server imports the worker code once, before any worker forks from it. It starts
+        # as a fresh interpreter (Python 3.11's ignores the sys.path it is handed): this package's
+        # folder goes first on its PYTHONPATH, so that it imports this very copy of realtime_nmf
+        # (say, from a source checkout run with python -m, after a change of folder).
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2])] + ([saved] if saved else []))
+        try:
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
     else:
         context = multiprocessing.get_context("spawn")
     return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_process, initargs=(payload,))
