@@ -2,7 +2,7 @@
 
 Each subcommand's parser sits beside its command, one module per topic: ``train``,
 ``audition``, ``presets`` (``preset new``, ``presets``, ``info``), ``run`` (``run``,
-``devices``), ``evaluate``, ``demo``.
+``devices``), ``batch``, ``evaluate``, ``demo``.
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
 (2 for malformed arguments); Ctrl-C, SIGTERM or SIGHUP ends it with status 130 after
@@ -17,7 +17,7 @@ import sys
 
 from .._version import __version__
 from ..errors import RealtimeNMFError
-from . import audition, demo, evaluate, presets, run, train
+from . import audition, batch, demo, evaluate, presets, run, train
 from .audition import AUDITION_ORDERS
 from .common import on_sigterm
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     audition.add_parser(commands)
     presets.add_parsers(commands)
     run.add_parsers(commands)
+    batch.add_parser(commands)
     evaluate.add_parser(commands)
     demo.add_parser(commands)
     return parser
