@@ -22,10 +22,11 @@ from realtime_nmf.evaluate import score_separation, select_components
 from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.processors.separator import ratio_mask
 from realtime_nmf.stft import magnitude_spectrogram, stft
-from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary
+from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary, train_dictionary
 from realtime_nmf.windows import ASYMMETRIC, hop_for_latency
 
-from .cases import Case
+from .archive import archive_files
+from .cases import DATA, Case
 from .prototypes import ContextDictionary, context_estimate, filtered_signal, learn_context_dictionary, prototype_estimate
 
 #: Blocks the streaming engine is fed with.
@@ -43,7 +44,8 @@ class Method:
     by the listener), ``"labelled"`` (target and background templates learned from the
     first half's references separately: supervised NMF) or ``"semi"`` (target templates
     from the target reference, background templates from the mixture with the target
-    templates fixed: semi-supervised NMF). ``window`` is in seconds: ``n_fft`` is the
+    templates fixed: semi-supervised NMF) or ``"archive"`` (NMF of other recordings of the
+    same kind, :mod:`.archive`; components chosen as for ``"mixture"``). ``window`` is in seconds: ``n_fft`` is the
     power of two nearest it at each case's rate, the hop ``n_fft // hop_divisor``.
     ``context`` > 0 (with ``training="mixture"``) makes a causal temporal-context
     prototype: every analysis vector is the current magnitude frame stacked with the
@@ -187,6 +189,13 @@ def _methods() -> dict[str, Method]:
     for passes in (3, 6):
         methods.append(DEFAULTS.with_(f"online{passes}", f"today's defaults, the dictionary learned online (rtnmf train --online --passes {passes}): "
                                       "mini-batches of 32 frames gathered from runs of 8", online=dict(batch_frames=32, run_frames=8, passes=passes)))
+    # ... and from an archive of recordings (archive.py: hls_cmds_full without the test mixture's parts, about 30 min), full batch
+    # and online with rtnmf train's defaults; the components still chosen on the first half (the groove, without an archive,
+    # is learned from its first half)
+    methods.append(DEFAULTS.with_("archive", "today's defaults, the dictionary learned full batch from about 30 min of other heart and lung "
+                                  "recordings (hls_cmds_full without the test mixture's parts)", training="archive"))
+    methods.append(DEFAULTS.with_("archive-online", "as archive, learned online with rtnmf train --online's defaults (3 passes)",
+                                  training="archive", online={}))
     # not NMF: what a fixed equaliser learned from the same labelled first half does (the defaults' STFT settings)
     methods.append(DEFAULTS.with_("baseline:static-wiener",
                                   "baseline, not NMF: fixed per-frequency gain Pt / (Pt + Pb), mean power spectra of the first half's "
@@ -256,7 +265,18 @@ def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int]
     n_fft, hop = method.stft_settings(case.sample_rate)
     mix, ref = case.mixture[case.train], case.target[case.train]
     context = None
-    if method.training == "mixture":
+    files = archive_files(DATA, case.name.split()[-1]) if method.training == "archive" and case.dataset == "heart+lung" else []
+    if files:  # learned from the archive's other recordings; the components chosen on the first half, as below
+        n_fft, hop = method.stft_settings(case.sample_rate)
+        options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity)
+        if method.online is not None:
+            from realtime_nmf.online_training import train_dictionary_online
+
+            d = train_dictionary_online(files, sample_rate=case.sample_rate, **options, **method.online)
+        else:
+            d = train_dictionary(files, sample_rate=case.sample_rate, iterations=method.train_iterations, **options)
+        keep = select_components(clip_components(d, None, mix, explained_only=True), ref) or "all"
+    elif method.training in ("mixture", "archive"):  # an archive method on a case without an archive: its first half
         d, context = learn_from_mixture(method, mix, case.sample_rate, sparsity=method.sparsity)
         # the audition files of the first half (rtnmf audition writes these signals), compared with its reference
         keep = select_components(clip_components(d, context, mix, explained_only=True), ref) or "all"
