@@ -172,6 +172,7 @@ class FrameReader:
                 piece = buffer[first - origin : end - origin]
                 if piece.shape[0] < end - first:
                     piece = np.concatenate([piece, np.zeros(end - first - piece.shape[0], np.float32)])
+                self._check_finite(piece, start, stop)
                 frames = np.empty((stop - start, self.n_fft), np.float32)
                 self._window_frames(piece, stop - start, frames)
                 yield start, self._spectrum(frames)
@@ -179,6 +180,12 @@ class FrameReader:
                 buffer, origin, start = buffer[keep:], origin + keep, stop
 
     # ----------------------------------------------------------------------------------
+    def _check_finite(self, piece: np.ndarray, start: int, stop: int) -> None:
+        if not np.isfinite(piece).all():
+            seconds = self.hop_length / self.sample_rate
+            raise ParameterError(f"{self.name} holds NaN or infinite samples between {max(0.0, (start + 1) * seconds - self.n_fft / self.sample_rate):.2f} "
+                                 f"and {stop * seconds:.2f} s; repair or trim the recording")
+
     def _window_frames(self, piece: np.ndarray, n: int, out: np.ndarray) -> None:
         """``out (n, n_fft)`` <- the windowed frames of ``piece``, which holds the samples from ``context`` frames before the first."""
         hop = self.hop_length
@@ -375,6 +382,7 @@ def read_runs(readers: Sequence[FrameReader], runs, files: OpenFiles | None = No
             for index in sorted(indices, key=lambda i: runs[i][1]):
                 _, start, stop = runs[index]
                 piece = reader._samples((start - reader._context) * reader.hop_length, stop * reader.hop_length, handle)
+                reader._check_finite(piece, start, stop)
                 reader._window_frames(piece, stop - start, frames[offsets[index] : offsets[index + 1]])
     finally:
         if own:

@@ -43,8 +43,15 @@ ONLINE_OPTIONS = ("batch_frames", "passes", "forget", "solver_iterations", "solv
 
 
 def _readers(clips: Sequence, names: Sequence[str], settings: dict) -> list:
-    return [clip if isinstance(clip, FrameReader) else FrameReader(clip, name=names[index] if index < len(names) else None, **settings)
-            for index, clip in enumerate(clips)]
+    readers = [clip if isinstance(clip, FrameReader) else FrameReader(clip, name=names[index] if index < len(names) else None, **settings)
+               for index, clip in enumerate(clips)]
+    for reader in readers:
+        if reader.n_samples < reader.n_fft:  # as full-batch training says it
+            rate = reader.sample_rate
+            raise ParameterError(f"{reader.name} is {reader.n_samples} samples ({1000 * reader.n_samples / rate:.0f} ms) long, shorter than one "
+                                 f"analysis window; training needs at least n_fft={reader.n_fft} samples ({1000 * reader.n_fft / rate:.0f} ms), "
+                                 "and a few seconds to learn well")
+    return readers
 
 
 def _online_settings(options: dict, mini_batches: int, history) -> dict:

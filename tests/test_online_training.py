@@ -255,6 +255,13 @@ def test_bad_settings_and_silent_audio_raise_clear_errors(stethoscope):
         learn_dictionary_online([y[:300]], 4000, n_components=16)
     with pytest.raises(ParameterError, match="at least one audio file"):
         train_dictionary_online([])
+    with pytest.raises(ParameterError, match="shorter than one analysis window"):
+        learn_dictionary_online([y, y[:100]], 4000, n_components=4)
+    broken = y.copy()
+    broken[5000] = np.nan
+    for init in ("random", "nndsvda"):  # found by the mini-batches, and by the initialisation's streaming passes
+        with pytest.raises(ParameterError, match="NaN or infinite samples between"):
+            learn_dictionary_online([broken], 4000, n_components=4, init=init)
 
 
 def _write_long(path, minutes, sample_rate=4000, seed=0):
