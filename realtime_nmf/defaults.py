@@ -20,6 +20,8 @@ N_COMPONENTS = 16
 BETA = 0.5
 TRAIN_ITERATIONS = 200
 TRAIN_TOLERANCE = 1e-4
+#: rtnmf train trains online when full batch would need more than this fraction of the machine's memory (--max-memory).
+TRAIN_MAX_MEMORY_FRACTION = 0.5
 INIT = "nndsvda"
 SEED = 0
 SPARSITY = 0.0

@@ -420,7 +420,11 @@ class Dictionary:
             lines.append(printable(f"trained on     {sources or '?'} ({'?' if duration is None else f'{duration:.1f}'} s)"))
             if "iterations" in p:
                 divergence = real_number(p.get("divergence"))
-                lines.append(printable(f"training       {p['iterations']} iterations, init {p.get('init', '?')}, seed {p.get('seed', '?')}, "
+                online = p.get("online")
+                amount = (f"online, {online.get('passes', '?')} passes, {online.get('mini_batches', '?')} mini-batches of at most "
+                          f"{online.get('batch_frames', '?')} frames, forget {online.get('forget', '?')}" if isinstance(online, dict)
+                          else f"{p['iterations']} iterations")
+                lines.append(printable(f"training       {amount}, init {p.get('init', '?')}, seed {p.get('seed', '?')}, "
                                         f"final divergence {'?' if divergence is None else f'{divergence:.6g}'}"))
             if "created" in p:
                 lines.append(printable(f"created        {p['created']} by realtime_nmf {p.get('version', '?')}"))

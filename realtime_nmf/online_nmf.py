@@ -34,7 +34,7 @@ mini-batch of ``n`` frames: ``forget ** (n / batch_frames)``): the memory is abo
 iterates over the second half of the last pass, renormalised (Polyak-Ruppert
 averaging), which removes most of the mini-batch-to-mini-batch noise.
 
-References
+Literature
 ----------
 A. Lefevre, F. Bach and C. Fevotte, "Online algorithms for nonnegative matrix
 factorization with the Itakura-Saito divergence", WASPAA 2011 (arXiv:1106.4198).

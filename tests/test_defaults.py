@@ -100,6 +100,7 @@ NOT_PARAMETERS = {
     "HOP_DIVISOR": "test_window_length_defaults",
     "MIN_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
     "MAX_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
+    "TRAIN_MAX_MEMORY_FRACTION": "test_train_cli_online_defaults (rtnmf train's default --max-memory)",
 }
 
 
@@ -129,6 +130,19 @@ def test_train_cli_defaults_are_the_library_defaults():
     args = build_parser().parse_args(["train", "x.wav", "-o", "d.npz"])
     assert {dest: getattr(args, dest) for dest in TRAIN_CLI} == {dest: getattr(defaults, c) for dest, c in TRAIN_CLI.items()}
     assert args.sample_rate is None and args.n_fft is None and args.hop_length is None  # chosen from the audio
+
+
+def test_train_cli_online_defaults():
+    import os
+
+    from realtime_nmf.cli.train import default_max_memory
+
+    args = build_parser().parse_args(["train", "x.wav", "-o", "d.npz"])
+    # not given: None, so that learn_dictionary_online's defaults (checked above) apply and a stray flag is told
+    assert (args.online, args.batch_frames, args.passes, args.forget) == (False, None, None, None)
+    assert not hasattr(args, "max_memory")
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert default_max_memory() == int(physical * defaults.TRAIN_MAX_MEMORY_FRACTION)
 
 
 def test_batch_cli_default_pattern_is_the_library_default():

@@ -1,10 +1,46 @@
-"""``rtnmf train``: learn a dictionary from recordings."""
+"""``rtnmf train``: learn a dictionary from recordings, in memory (full batch) or out of core (``--online``)."""
 
 from __future__ import annotations
+
+import argparse
+import os
+import re
 
 from .. import defaults
 from ..errors import RealtimeNMFError
 from .common import progress_bar
+
+#: Flags of online training -> their destinations.
+ONLINE_FLAGS = {"--batch-frames": "batch_frames", "--passes": "passes", "--forget": "forget"}
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def memory_size(value: str):
+    """``--max-memory``: a size such as ``200M``, ``1.5G``, ``500000000`` (bytes), or ``none``; in bytes (None: no limit)."""
+    if value.strip().lower() in ("none", "off", "unlimited"):
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", value)
+    if not match or float(match.group(1)) <= 0:
+        raise RealtimeNMFError(f"--max-memory {value!r} is not a memory size: give a positive size like 200M, 1.5G or 4G (K, M, G, T = 1024-based), "
+                                         "or 'none' for no limit")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def default_max_memory() -> int | None:
+    """Half of this machine's physical memory (None when it cannot be told)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * defaults.TRAIN_MAX_MEMORY_FRACTION)
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def show_bytes(n: float) -> str:
+    """``n`` bytes in the largest 1024-based unit that keeps at least 1 (``1.2 GB``)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
 
 
 def add_parser(commands) -> None:
@@ -32,6 +68,19 @@ def add_parser(commands) -> None:
     p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
     p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
+    o = p.add_argument_group("online (out-of-core) training",
+                             "Learn from mini-batches of frames read from the files, so memory stays flat however long the "
+                             "recordings are (online multiplicative updates with forgotten statistics); --iterations and "
+                             "--tolerance are for full-batch training.")
+    o.add_argument("--online", action="store_true", help="train online even when the spectrogram would fit in --max-memory")
+    o.add_argument("--max-memory", default=argparse.SUPPRESS, metavar="SIZE",
+                   help="train online, saying so, when full-batch training would need more than SIZE (e.g. 500M, 4G; 'none': never; "
+                        f"default: {defaults.TRAIN_MAX_MEMORY_FRACTION:g} of this machine's memory)")
+    o.add_argument("--batch-frames", type=int, default=None, metavar="N",
+                   help=f"frames per mini-batch at most (default {defaults.ONLINE_BATCH_FRAMES})")
+    o.add_argument("--passes", type=int, default=None, metavar="N", help=f"shuffled passes over the frames (default {defaults.ONLINE_PASSES})")
+    o.add_argument("--forget", type=float, default=None, metavar="F",
+                   help=f"weight the statistics keep per mini-batch, from 0 (only the last) to 1 (all) (default {defaults.ONLINE_FORGET:g})")
     g = p.add_argument_group("labelled training (supervised / semi-supervised NMF)",
                              "Learn target templates from target-only clips and background templates from background-only clips "
                              "and/or from the CLIPs (mixtures, target templates held fixed); components are labelled, so a "
@@ -44,6 +93,39 @@ def add_parser(commands) -> None:
     g.add_argument("--background-label", default=None, metavar="LABEL",
                    help=f"label of the background templates (default {defaults.BACKGROUND_LABEL})")
     p.set_defaults(func=command)
+
+
+def _online_choice(args, clips: list) -> str | None:
+    """Why this run trains online (a line to print), or None for full batch; checks the online flags."""
+    from ..online_training import full_batch_memory
+    from ..training import resolve_stft_settings
+
+    given = [flag for flag, dest in ONLINE_FLAGS.items() if getattr(args, dest) is not None]
+    limit = getattr(args, "max_memory", "default")
+    limit = limit if limit == "default" else memory_size(limit)
+    if given and not args.online and limit in ("default", None):
+        raise RealtimeNMFError(f"{given[0]} is for online training; add --online (or --max-memory SIZE to train online only when needed)")
+    if args.online:
+        if limit not in ("default", None):
+            raise RealtimeNMFError("give --online (always online) or --max-memory SIZE (online when full batch needs more), not both")
+        return "training online (--online)"
+    limit = default_max_memory() if limit == "default" else limit
+    if limit is None:
+        return None
+    from ..audio import audio_info
+
+    sample_rate = args.sample_rate or audio_info(clips[0]).sample_rate
+    n_fft, hop_length, _ = resolve_stft_settings(sample_rate, args.n_fft, args.hop_length, defaults.WINDOW, args.latency_ms)
+    groups = [args.target, args.background, args.clips] if args.target else [args.clips]
+    need = max(full_batch_memory(group, sample_rate, n_fft, hop_length) for group in groups if group)
+    if need <= limit:
+        return None
+    return (f"full-batch training would need about {show_bytes(need)}, more than --max-memory {show_bytes(limit)}: training online "
+            "(set --max-memory higher to train in memory)")
+
+
+def _online_options(args) -> dict:
+    return {dest: getattr(args, dest) for dest in ONLINE_FLAGS.values() if getattr(args, dest) is not None}
 
 
 def command(args) -> int:
@@ -62,28 +144,59 @@ def command(args) -> int:
         if stray:
             raise RealtimeNMFError(f"{stray[0]} is for labelled training; give --target FILE (and --background FILE) too")
     check_dictionary_output(args.output)  # a bad -o fails now, not after the training
-    options = dict(n_components=args.n_components, beta=args.beta, iterations=args.iterations, tolerance=args.tolerance,
-                   n_fft=args.n_fft, hop_length=args.hop_length, latency_ms=args.latency_ms, init=args.init, seed=args.seed,
-                   sparsity=args.sparsity)
-    steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
-    with progress_bar(args.iterations * steps, "it", "training") as bar:
-        def progress(iteration, divergence):
-            bar.update(iteration - bar.n)
-            bar.set_postfix(divergence=f"{divergence:.5g}")
+    online = _online_choice(args, args.target if labelled else args.clips)
+    if online:
+        print(online, flush=True)
+    options = dict(n_components=args.n_components, beta=args.beta, n_fft=args.n_fft, hop_length=args.hop_length,
+                   latency_ms=args.latency_ms, init=args.init, seed=args.seed, sparsity=args.sparsity)
+    labels = {key: value for key, value in (("target_label", args.target_label), ("background_label", args.background_label),
+                                            ("target_components", args.target_components)) if value is not None}
+    if online:
+        from ..online_training import train_dictionary_online, train_labelled_dictionary_online
 
-        if labelled:
-            labels = {key: value for key, value in (("target_label", args.target_label), ("background_label", args.background_label),
-                                                    ("target_components", args.target_components)) if value is not None}
-            dictionary = train_labelled_dictionary(args.target, background=args.background or (), mixtures=args.clips,
-                                                   sample_rate=args.sample_rate, progress=progress, **labels, **options)
-        else:
-            dictionary = train_dictionary(args.clips, sample_rate=args.sample_rate, progress=progress, **options)
+        with progress_bar(None, "batch", "training online") as bar:
+            def progress(done, total, divergence):
+                bar.total = total
+                bar.update(done - bar.n)
+                bar.set_postfix(divergence=f"{divergence:.5g}")
+
+            options.update(_online_options(args), progress=progress)
+            if labelled:
+                dictionary = train_labelled_dictionary_online(args.target, background=args.background or (), mixtures=args.clips,
+                                                              sample_rate=args.sample_rate, **labels, **options)
+            else:
+                dictionary = train_dictionary_online(args.clips, sample_rate=args.sample_rate, **options)
+        dictionary.provenance["online"]["reason"] = online
+    else:
+        options.update(iterations=args.iterations, tolerance=args.tolerance)
+        steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
+        with progress_bar(args.iterations * steps, "it", "training") as bar:
+            def progress(iteration, divergence):
+                bar.update(iteration - bar.n)
+                bar.set_postfix(divergence=f"{divergence:.5g}")
+
+            if labelled:
+                dictionary = train_labelled_dictionary(args.target, background=args.background or (), mixtures=args.clips,
+                                                       sample_rate=args.sample_rate, progress=progress, **labels, **options)
+            else:
+                dictionary = train_dictionary(args.clips, sample_rate=args.sample_rate, progress=progress, **options)
     path = dictionary.save(args.output)
+    _report(dictionary, path, labelled)
+    return 0
+
+
+def _report(dictionary, path, labelled: bool) -> None:
     p = dictionary.provenance
-    print(f"trained {dictionary.n_components} components on {p['duration_seconds']:.1f} s of audio "
+    print(f"trained {dictionary.n_components} components{' online' if 'online' in p else ''} on {p['duration_seconds']:.1f} s of audio "
           f"({p['n_frames']} frames, {dictionary.sample_rate} Hz, n_fft {dictionary.n_fft}, hop {dictionary.hop_length}, beta {dictionary.beta:g})")
-    print(f"iterations {p['iterations']}{' (converged)' if p['converged'] else ''}, final divergence {p['divergence']:.6g} "
-          f"({p['divergence_per_frame']:.6g} per frame)")
+    if "online" in p:
+        o = p["online"]
+        by_pass = o.get("divergence_per_frame_by_pass") or [p["divergence_per_frame"]]
+        print(f"{o['mini_batches']} mini-batches of at most {o['batch_frames']} frames, {o['passes']} pass{'es' if o['passes'] != 1 else ''}, forget {o['forget']:g}; "
+              f"divergence per frame by pass {', '.join(format(v, '.6g') for v in by_pass)}")
+    else:
+        print(f"iterations {p['iterations']}{' (converged)' if p['converged'] else ''}, final divergence {p['divergence']:.6g} "
+              f"({p['divergence_per_frame']:.6g} per frame)")
     print(f"latency {dictionary.latency_samples} samples = {1000 * dictionary.latency_samples / dictionary.sample_rate:.2f} ms "
           f"({dictionary.latency_reason})")
     print(f"wrote {path}")
@@ -92,9 +205,9 @@ def command(args) -> int:
         counts = {label: dictionary.labels.count(label) for label in dict.fromkeys(dictionary.labels)}
         print(f"labels: {', '.join(f'{label} ({n} components)' for label, n in counts.items())} ({p['method']} training)")
         for stage in p["stages"]:
-            print(f"  {stage['role']:10} {', '.join(stage['sources']) or '-'}: {stage['duration_seconds']:.1f} s, {stage['iterations']} iterations, "
+            amount = f"{stage['mini_batches']} mini-batches" if "mini_batches" in stage else f"{stage['iterations']} iterations"
+            print(f"  {stage['role']:10} {', '.join(stage['sources']) or '-'}: {stage['duration_seconds']:.1f} s, {amount}, "
                   f"divergence {stage['divergence']:.6g}")
         print(f"next: rtnmf preset new NAME --dictionary {path} --keep {target}")
     else:
         print(f"next: listen to the components, then: rtnmf preset new NAME --dictionary {path} --keep 0,3,5")
-    return 0
