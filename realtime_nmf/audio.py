@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from ._atomic import check_writable_folder, set_default_permissions
-from .errors import AudioFileError, OutputError, ParameterError
+from .errors import AudioFileError, IncompleteOutputError, OutputError, ParameterError
 
 __all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "AudioWriter", "write", "resample", "StreamResampler", "check_finite"]
 
@@ -226,7 +226,7 @@ class AudioWriter:
         try:
             self._file.write(block)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"cannot write {str(self.path)!r} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot write {str(self.path)!r} (disk full?): {exc}") from None
         self.samples_written += block.shape[0]
 
     def finish(self) -> Path:
@@ -237,7 +237,7 @@ class AudioWriter:
             os.replace(self._tmp, self.path)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()
-            raise OutputError(f"cannot finish {str(self.path)!r} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot finish {str(self.path)!r} (disk full?): {exc}") from None
         return self.path
 
     def abort(self) -> None:

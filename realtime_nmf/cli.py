@@ -2,20 +2,23 @@
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
 (2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
-any output file.
+any output file; a lost audio device gives 3 and an output that could not be written
+completely 4 (:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
 from pathlib import Path
 
 from . import __version__, defaults
-from .errors import RealtimeNMFError
+from ._threads import blas_threads
+from .errors import ExitCode, IncompleteOutputError, RealtimeNMFError, exit_code_table
 
 __all__ = ["main", "build_parser"]
 
@@ -59,7 +62,7 @@ def cmd_train(args) -> int:
     options = dict(n_components=args.components, beta=args.beta, n_iter=args.iterations, tol=args.tolerance, n_fft=args.n_fft,
                    hop_length=args.hop_length, init=args.init, seed=args.seed, sparsity=args.sparsity)
     steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
-    with _progress_bar(args.iterations * steps, "it", "training") as bar:
+    with blas_threads(args.threads), _progress_bar(args.iterations * steps, "it", "training") as bar:
         def progress(iteration, divergence):
             bar.update(iteration - bar.n)
             bar.set_postfix(divergence=f"{divergence:.5g}")
@@ -160,12 +163,19 @@ def _is_microphone(value) -> bool:
 
 
 def cmd_run(args) -> int:
+    from ._atomic import check_distinct_paths
     from .presets import load_preset
 
-    presets = [load_preset(name) for name in args.preset]
-    if not _is_microphone(args.input) and args.output is not None:
-        return _run_file(args, presets)
-    return _run_live(args, presets)
+    with blas_threads(1):  # one BLAS thread: the audio callback must not wait for helper threads (see _threads.py)
+        presets = [load_preset(name) for name in args.preset]
+        inputs = {"--input": None if _is_microphone(args.input) else args.input}
+        for preset in presets:
+            inputs[f"--preset {preset.name}"] = preset.path
+            inputs[f"the dictionary of preset {preset.name}"] = preset.dictionary_path
+        check_distinct_paths({"--output": args.output, "--record": args.record, "--record-input": args.record_input}, inputs)
+        if not _is_microphone(args.input) and args.output is not None:
+            return _run_file(args, presets)
+        return _run_live(args, presets)
 
 
 def _run_file(args, presets) -> int:
@@ -176,7 +186,9 @@ def _run_file(args, presets) -> int:
     if len(presets) > 1:
         print(f"note: file mode uses the first preset ({preset.name}); several presets are for switching live", file=sys.stderr)
     live_only = [flag for flag, value in (("--record", args.record), ("--record-input", args.record_input), ("--duration", args.duration),
-                                          ("--input-device", args.input_device), ("--output-device", args.output_device)) if value is not None]
+                                          ("--input-device", args.input_device), ("--output-device", args.output_device),
+                                          ("--input-channels", args.input_channels), ("--output-channels", args.output_channels),
+                                          ("--allow-feedback", args.allow_feedback or None)) if value is not None]
     if live_only:
         raise RealtimeNMFError(f"{live_only[0]} is for live runs; with --input FILE and --output FILE the whole file is processed")
     chain = preset.build()
@@ -193,7 +205,7 @@ def _run_file(args, presets) -> int:
     seconds = stats.samples_written / stats.input_rate
     if stats.interrupted:
         print(f"interrupted: {stats.output_path} holds the first {seconds:.1f} s of {info.duration:.1f} s", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     print(f"wrote {stats.output_path}: {seconds:.2f} s, {stats.n_channels} channel(s) at {stats.input_rate} Hz, "
           f"{stats.realtime_factor:.0f}x real time, latency compensated ({chain.latency} samples = "
           f"{1000 * chain.latency / rate:.1f} ms at {rate} Hz)")
@@ -219,12 +231,16 @@ def _parse_latency(value: str):
 
 def _run_live(args, presets) -> int:
     from .live import LiveOptions, run_live
+    from .live_devices import parse_channels
 
     if args.duration is not None and not args.duration > 0:
         raise RealtimeNMFError(f"--duration {args.duration} must be a positive number of seconds")
     if args.block_size is not None and args.block_size < 0:
         raise RealtimeNMFError(f"--block-size {args.block_size} must be 0 (let the audio host choose) or a positive number of samples")
     options = LiveOptions(
+        input_channels=parse_channels(args.input_channels, "--input-channels"),
+        output_channels=parse_channels(args.output_channels, "--output-channels"),
+        allow_feedback=args.allow_feedback,
         input_device=args.input_device,
         output_device=args.output_device,
         input_file=None if _is_microphone(args.input) else args.input,
@@ -238,7 +254,21 @@ def _run_live(args, presets) -> int:
     )
     summary = run_live(presets, options)
     print(summary.text())
-    return 0
+    for problem in summary.problems():
+        print(f"rtnmf: error: {problem}", file=sys.stderr)
+    if not summary.released or summary.device_lost:
+        _exit_now(summary.exit_code)  # PortAudio would hang the interpreter's exit
+    return summary.exit_code
+
+
+def _exit_now(status: int) -> None:
+    """End the process at once (files are finalised), skipping the exit handlers a hung PortAudio would block."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(int(status))
 
 
 def cmd_devices(args) -> int:
@@ -292,6 +322,16 @@ def cmd_demo(args) -> int:
 # parser
 
 
+def _threads_arg(value: str) -> int:
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = -1
+    if threads < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of threads (1 or more, or 0 for one per core)")
+    return threads
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtnmf",
@@ -318,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
     p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
+    p.add_argument("--threads", type=_threads_arg, default=1, metavar="N",
+                   help="BLAS threads (default 1; 0 = one per core, which is faster only on idle cores)")
     g = p.add_argument_group("labelled training (supervised / semi-supervised NMF)",
                              "Learn target templates from target-only clips and background templates from background-only clips "
                              "and/or from the CLIPs (mixtures, target templates held fixed); components are labelled, so a "
@@ -361,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_presets)
 
     p = commands.add_parser("run", help="separate live audio or a file through the streaming engine",
-                            description="Run a preset's chain live (microphone to speakers, by default) or over a file, block by block.")
+                            description="Run a preset's chain live (microphone to speakers, by default) or over a file, block by block.",
+                            epilog="exit status:\n" + exit_code_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", required=True, action="append", metavar="NAME|FILE.yaml",
                    help="preset name or file; repeat to switch between presets live with the n/p keys")
     p.add_argument("--input", default=None, metavar="FILE|mic", help="audio file to separate, or 'mic' (default: the microphone)")
@@ -375,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-input", default=None, metavar="FILE", help="live: also write the raw input to FILE")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="live: stop after S seconds (default: until Ctrl-C or q)")
     p.add_argument("--latency", default="low", metavar="low|high|SECONDS", help="live: PortAudio latency setting (default low)")
+    p.add_argument("--input-channels", default=None, metavar="LIST",
+                   help="live: input channels to separate, counted from 1, e.g. 1 (a mono stethoscope on a 2-in interface) or 1,2 "
+                        "(default: the first two); with --input FILE, the file's channels")
+    p.add_argument("--output-channels", default=None, metavar="LIST",
+                   help="live: speaker channels to play on, counted from 1 (default: the first two); a mono input plays on all of them")
+    p.add_argument("--allow-feedback", action="store_true",
+                   help="live: allow microphone to speakers (use headphones: a microphone near speakers feeds back)")
     p.add_argument("--quiet", action="store_true", help="live: no status line")
     p.set_defaults(func=cmd_run)
 
@@ -414,16 +464,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
     try:
-        return args.func(args)
+        status = args.func(args)
+    except IncompleteOutputError as exc:
+        print(f"rtnmf: error: {exc}", file=sys.stderr)
+        status = ExitCode.RECORDING_FAILED
     except RealtimeNMFError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
-        return 1
+        status = ExitCode.USER_ERROR
     except KeyboardInterrupt:
         print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
+        status = ExitCode.INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    live = sys.modules.get(f"{__package__}.live_devices")
+    if live is not None and live.portaudio_stuck():
+        _exit_now(status)  # a PortAudio call never returned (a hung sound server): a normal exit would wait for it
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

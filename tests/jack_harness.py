@@ -9,10 +9,13 @@ by JACK frame time.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
+import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +42,46 @@ def _portaudio_missing() -> str | None:
     return None
 
 
+def jack_env(name: str) -> dict:
+    """Environment variables that point libjack (PortAudio, JACK-Client) at the server ``name``."""
+    return dict(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
+
+
+def _launch_jackd(name: str, log_path) -> subprocess.Popen:
+    """Start jackd ``name`` and wait until a fresh PortAudio process sees its ``system`` device."""
+    env = dict(os.environ, **jack_env(name))
+    log = open(log_path, "w")
+    # --no-realtime before -d (after "-d dummy", -r is the sample rate); -S: synchronous engine
+    process = subprocess.Popen(["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(PERIOD), "-C", "2", "-P", "2"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    ready = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, env=env)
+    if ready.returncode != 0:
+        _terminate(process)
+        raise RuntimeError(f"jackd did not start: {open(log_path).read()}")
+    # the server answers before PortAudio clients always find it: wait until a fresh one does
+    probe = "import sys, sounddevice as sd; sys.exit(0 if any(d['name'] == 'system' for d in sd.query_devices()) else 1)"
+    deadline = time.time() + 20
+    while subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env).returncode != 0:
+        if time.time() > deadline:
+            _terminate(process)
+            raise RuntimeError(f"PortAudio does not see the JACK server: {open(log_path).read()}")
+        time.sleep(0.2)
+    return process
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a stopped server cannot act on SIGTERM
+        process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_jack_server(log_path) -> subprocess.Popen:
     """Start a private jackd (dummy backend, 48 kHz, period 256, 2 in/2 out) and point libjack at it.
 
@@ -46,24 +89,8 @@ def start_jack_server(log_path) -> subprocess.Popen:
     JACK-Client and child processes use it. Raises RuntimeError if it does not come up.
     """
     name = f"rtnmf-test-{os.getpid()}"
-    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
-    log = open(log_path, "w")
-    # --no-realtime before -d (after "-d dummy", -r is the sample rate); -S: synchronous engine
-    process = subprocess.Popen(["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SR), "-p", str(PERIOD), "-C", "2", "-P", "2"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    ready = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
-    if ready.returncode != 0:
-        stop_jack_server(process)
-        raise RuntimeError(f"jackd did not start: {open(log_path).read()}")
-    # the server answers before PortAudio clients always find it: wait until a fresh one does
-    probe = "import sys, sounddevice as sd; sys.exit(0 if any(d['name'] == 'system' for d in sd.query_devices()) else 1)"
-    deadline = time.time() + 20
-    while subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode != 0:
-        if time.time() > deadline:
-            stop_jack_server(process)
-            raise RuntimeError(f"PortAudio does not see the JACK server: {open(log_path).read()}")
-        time.sleep(0.2)
+    os.environ.update(jack_env(name))
+    process = _launch_jackd(name, log_path)
     if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
         sd = sys.modules["sounddevice"]
         sd._terminate()
@@ -105,6 +132,54 @@ def jack_server(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class PrivateJackServer:
+    """A JACK server of one test's own, which the test may kill or freeze (the session's server stays up).
+
+    Child processes started with ``env=server.env`` use it. A jackd killed with SIGKILL
+    leaves its entry in libjack's machine-wide registry (eight servers at most) and its
+    clients' semaphores in /dev/shm, which would make later servers or clients of that
+    name fail; :meth:`close` starts and cleanly stops a server of the same name, which
+    frees the entry, and deletes the semaphores of this name.
+    """
+
+    _count = 0
+
+    def __init__(self, folder):
+        PrivateJackServer._count += 1
+        self.name = f"rtnmf-private-{os.getpid()}-{PrivateJackServer._count}"
+        self.folder = folder
+        self.env = dict(os.environ, **jack_env(self.name))
+        self.process = _launch_jackd(self.name, folder / f"{self.name}.log")
+        self.killed = False
+
+    def kill(self) -> None:
+        """SIGKILL: the server disappears the way a crashed one (or an unplugged card's) does."""
+        self.process.kill()
+        self.process.wait()
+        self.killed = True
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server stays but answers nothing (a hung sound server)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def close(self) -> None:
+        _terminate(self.process)
+        if self.killed:
+            with contextlib.suppress(RuntimeError):
+                _terminate(_launch_jackd(self.name, self.folder / f"{self.name}-reclaim.log"))
+        for path in glob.glob(f"/dev/shm/jack_sem.*_{glob.escape(self.name)}_*"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+@pytest.fixture
+def private_jack(jack_server, tmp_path):
+    """A JACK server for one test, to kill or freeze (see :class:`PrivateJackServer`)."""
+    server = PrivateJackServer(tmp_path)
+    yield server
+    server.close()
 
 
 class Loopback:
@@ -244,10 +319,80 @@ def _no_stray_processes():
             process.wait()
 
 
-def start_rtnmf(*args, cwd=None, extra_path=None) -> subprocess.Popen:
-    """Start ``rtnmf`` (this checkout) in a subprocess that sees the test's JACK server."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, extra_path) if p))
-    process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env, cwd=cwd)
+def start_rtnmf(*args, cwd=None, extra_path=None, env=None, stdin=None, stderr=subprocess.PIPE, preexec_fn=None) -> subprocess.Popen:
+    """Start ``rtnmf`` (this checkout) in a subprocess that sees the test's JACK server (or ``env``'s)."""
+    env = dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, extra_path) if p))
+    process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", *map(str, args)], stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
+                               text=True, env=env, cwd=cwd, preexec_fn=preexec_fn)
     _STARTED.append(process)
     return process
+
+
+def wait_for_recording(folder, seconds: float, timeout: float = 60.0, channels: int = 2) -> None:
+    """Readiness: wait until a recording in progress (its hidden .part file) holds ``seconds`` of 48 kHz float audio."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        parts = [p for p in folder.iterdir() if p.name.endswith(".part")]
+        if parts and max(p.stat().st_size for p in parts) >= seconds * SR * channels * 4:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no recording in {folder} reached {seconds} s")
+
+
+class Terminal:
+    """``rtnmf`` on a pseudo-terminal (stdin and stderr; stdout, the summary, on a pipe), 80 columns wide.
+
+    :meth:`wait_for` reads what the program shows until a text appears: the readiness
+    signal tests wait on instead of sleeping.
+    """
+
+    def __init__(self, *args, env=None, columns: int = 80):
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        self.process = start_rtnmf(*args, env=env, stdin=slave, stderr=slave)
+        os.close(slave)
+        self.shown = ""
+
+    def _read(self, timeout: float) -> bool:
+        import select
+
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # the program ended and closed the terminal
+            return False
+        self.shown += data.decode("utf-8", errors="replace")
+        return bool(data)
+
+    def wait_for(self, text: str, *, after: int = 0, timeout: float = 60.0) -> int:
+        """Wait until ``text`` appears in what was shown after position ``after``; return the position after it."""
+        deadline = time.time() + timeout
+        while text not in self.shown[after:]:
+            if time.time() > deadline or (not self._read(0.1) and text not in self.shown[after:]):
+                raise AssertionError(f"{text!r} did not appear; the terminal showed:\n{self.shown[-3000:]}")
+        return self.shown.index(text, after) + len(text)
+
+    def type(self, keys: bytes) -> None:
+        """Write ``keys`` in one write, as a paste or ``tmux send-keys`` does."""
+        os.write(self.master, keys)
+
+    def finish(self, timeout: float = 30.0) -> tuple[str, int]:
+        """Wait for the program to end (a hang detector, not a pace check); return (stdout, exit status)."""
+        deadline = time.time() + timeout
+        while self.process.poll() is None and time.time() < deadline:
+            self._read(0.1)
+        if self.process.poll() is None:
+            self.process.kill()
+            raise AssertionError(f"rtnmf did not end within {timeout} s; the terminal showed:\n{self.shown[-3000:]}")
+        while self._read(0.05):
+            pass
+        stdout = self.process.stdout.read()
+        os.close(self.master)
+        return stdout, self.process.returncode

@@ -235,7 +235,7 @@ def test_file_mode_works_without_portaudio_and_live_mode_says_what_is_missing(cl
     file_mode = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat", "--input", str(clip), "--output", str(tmp_path / "o.wav")],
                                capture_output=True, text=True, env=env)
     assert file_mode.returncode == 0, file_mode.stderr
-    live = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat"], capture_output=True, text=True, env=env)
+    live = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat", "--allow-feedback"], capture_output=True, text=True, env=env)
     assert live.returncode == 1 and "Traceback" not in live.stderr
     assert "live audio needs the sounddevice package" in live.stderr
 
