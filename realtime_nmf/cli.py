@@ -231,7 +231,7 @@ def _parse_latency(value: str):
 
 def _run_live(args, presets) -> int:
     from .live import LiveOptions, run_live
-    from .live_devices import parse_channels
+    from .live_devices import parse_channels, release
 
     if args.duration is not None and not args.duration > 0:
         raise RealtimeNMFError(f"--duration {args.duration} must be a positive number of seconds")
@@ -256,9 +256,12 @@ def _run_live(args, presets) -> int:
     print(summary.text())
     for problem in summary.problems():
         print(f"rtnmf: error: {problem}", file=sys.stderr)
-    if not summary.released or summary.device_lost:
-        _exit_now(summary.exit_code)  # PortAudio would hang the interpreter's exit
-    return summary.exit_code
+    # Every file is finalised and the summary printed: end now. After a lost device PortAudio would hang the
+    # interpreter's exit; otherwise it is let go (bounded) and the slow teardown of the interpreter is skipped.
+    if summary.released and not summary.device_lost:
+        release()
+    _exit_now(summary.exit_code)
+    return summary.exit_code  # not reached
 
 
 def _exit_now(status: int) -> None:
@@ -459,7 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rtnmf`` command. Returns the exit status."""
+    """Entry point of the ``rtnmf`` command. Returns the exit status.
+
+    A live run does not return: once its recordings are finalised and its summary
+    printed, the process ends with ``os._exit`` and the run's status (PortAudio may not
+    let the interpreter exit after a lost device, and the run must end within a second of
+    ``q`` or Ctrl-C whatever the device does).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None

@@ -19,13 +19,14 @@ finalised, because a normal exit would wait in PortAudio forever.
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from typing import Callable
 
 from .errors import DeviceError, ParameterError
 
-__all__ = ["DeviceStream", "choose_rate", "device_channels", "device_table", "find_device", "open_stream", "portaudio_stuck",
-           "parse_channels"]
+__all__ = ["DeviceStream", "check_block_size", "choose_rate", "device_channels", "device_table", "find_device", "open_stream",
+           "parse_channels", "portaudio_stuck", "release"]
 
 #: seconds to wait for PortAudio to initialise (``import sounddevice``) and to open or start a stream
 ANSWER_TIMEOUT = 10.0
@@ -77,6 +78,22 @@ def _sounddevice():
         ) from None
     except ImportError as exc:
         raise DeviceError(f"live audio needs the sounddevice package ({exc}); pip install sounddevice") from None
+
+
+def release(timeout: float = CLOSE_TIMEOUT) -> bool:
+    """Let PortAudio go (``Pa_Terminate``: closes the connection to the sound server); True if it did within ``timeout`` s.
+
+    The command calls it after a live run and then ends the process at once, so neither
+    a hung PortAudio nor a slow interpreter shutdown can delay the end of the run.
+    """
+    sd = sys.modules.get("sounddevice")
+    if sd is None or portaudio_stuck():
+        return sd is None
+    try:
+        _bounded(sd._terminate, timeout, "closing PortAudio")
+    except Exception:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------

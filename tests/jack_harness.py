@@ -354,7 +354,11 @@ class Terminal:
 
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-        self.process = start_rtnmf(*args, env=env, stdin=slave, stderr=slave)
+        def controlling_terminal():  # as in a shell: Ctrl-C typed on the terminal sends SIGINT to the program
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.process = start_rtnmf(*args, env=env, stdin=slave, stderr=slave, preexec_fn=controlling_terminal)
         os.close(slave)
         self.shown = ""
 
