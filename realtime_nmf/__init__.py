@@ -11,7 +11,7 @@ Importing this package opens no audio device; :mod:`realtime_nmf.live` is the on
 that imports sounddevice.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .dictionary import Dictionary
 from .errors import (
@@ -25,9 +25,9 @@ from .errors import (
     ProcessorError,
     RealtimeNMFError,
 )
-from .host import process_array, process_file
+from .offline import process_file
 from .presets import Preset, list_presets, load_preset, new_preset
-from .processors import BandPass, Chain, Gain, HighPass, LowPass, NMFSeparator, Processor
+from .processors import BandPass, Chain, Gain, HighPass, LowPass, NMFSeparator, Processor, process_array
 from .training import learn_dictionary, learn_labelled_dictionary, train_dictionary, train_labelled_dictionary
 
 __all__ = [

@@ -1,4 +1,11 @@
-"""Output files: written atomically (a temporary file beside the target, renamed into place), never onto an input."""
+"""Output files: written atomically (a temporary file beside the target, renamed into place), never onto an input.
+
+:class:`StagedFile` is the mechanism (a hidden temporary name in the target's folder,
+committed by a rename); :func:`atomic_write` wraps it for files written in one go
+(dictionaries, presets, pages) and :class:`realtime_nmf.audio.AudioWriter` for audio
+written block by block. :func:`check_distinct_paths` refuses an output that
+is one of the run's inputs or another output.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from pathlib import Path
 
 from .errors import IncompleteOutputError, OutputError
 
-__all__ = ["atomic_write", "check_distinct_paths", "check_writable_folder", "set_default_permissions"]
+__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_writable_folder", "set_default_permissions"]
 
 
 def set_default_permissions(path: str | Path) -> None:
@@ -64,6 +71,44 @@ def check_distinct_paths(outputs: dict, inputs: dict | None = None) -> None:
                 raise OutputError(f"{other} and {what} both name {str(path)!r}; one would overwrite the other: give two file names")
 
 
+class StagedFile:
+    """A hidden temporary file beside ``path`` that replaces ``path`` only when committed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The target; its folder must exist and be writable.
+    suffix : str
+        Ending of the temporary name (``.tmp``, ``.part``).
+
+    Attributes
+    ----------
+    path : Path
+        The target.
+    temporary : str
+        The temporary file's path (created, empty, mode ``0600`` until committed).
+    """
+
+    def __init__(self, path: str | Path, *, suffix: str = ".tmp"):
+        self.path = check_writable_folder(path)
+        try:
+            fd, self.temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+        os.close(fd)
+
+    def commit(self) -> Path:
+        """Give the temporary file the usual permissions and rename it to :attr:`path`."""
+        set_default_permissions(self.temporary)
+        os.replace(self.temporary, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Delete the temporary file; :attr:`path` is left as it was."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb"):
     """Context manager yielding a file object whose content replaces ``path`` only on success.
@@ -71,21 +116,15 @@ def atomic_write(path: str | Path, mode: str = "wb"):
     The data is flushed and synced before the rename; on any exception (including
     KeyboardInterrupt) the temporary file is removed and ``path`` is left untouched.
     """
-    path = check_writable_folder(path)
+    staged = StagedFile(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        set_default_permissions(tmp_name)
-        with os.fdopen(fd, mode) as handle:
+        with open(staged.temporary, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        staged.commit()
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+        staged.discard()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise IncompleteOutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+            raise IncompleteOutputError(f"cannot write {str(staged.path)!r}: {exc.strerror or exc}") from None
         raise

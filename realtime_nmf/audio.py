@@ -1,4 +1,4 @@
-"""Reading and writing audio files, and resampling.
+"""Reading and writing audio files.
 
 Audio arrays are float32 with shape ``(n_samples, n_channels)``. Files are read with
 soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile reads); output files are
@@ -9,8 +9,6 @@ so a file at the target name is always a valid, finalised audio file.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,10 +16,11 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from ._atomic import check_writable_folder, set_default_permissions
+from ._atomic import StagedFile
 from .errors import AudioFileError, IncompleteOutputError, OutputError, ParameterError
+from .resample import resample
 
-__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "AudioWriter", "write", "resample", "StreamResampler", "check_finite"]
+__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "AudioWriter", "write", "check_finite"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     ----------
     path : str or Path
     sample_rate : int, optional
-        Resample to this rate (soxr, high quality); by default keep the file's rate.
+        Resample to this rate (:func:`realtime_nmf.resample.resample`); by default keep the file's rate.
     mono : bool
         Average the channels.
 
@@ -143,36 +142,6 @@ def read_blocks(path: str | Path, block_size: int) -> Iterator[np.ndarray]:
         raise AudioFileError(f"cannot read {str(path)!r}: {exc}") from None
 
 
-def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a whole signal (soxr, high quality); the length becomes ``round(n * sr_out / sr_in)``."""
-    import soxr
-
-    if int(sr_in) == int(sr_out):
-        return np.asarray(y, dtype=np.float32)
-    return np.ascontiguousarray(soxr.resample(np.asarray(y, dtype=np.float32), int(sr_in), int(sr_out), quality="HQ"), dtype=np.float32)
-
-
-class StreamResampler:
-    """Block-wise resampler whose concatenated output equals :func:`resample` of the whole signal (soxr).
-
-    Parameters
-    ----------
-    sr_in, sr_out : int
-    n_channels : int
-    """
-
-    def __init__(self, sr_in: int, sr_out: int, n_channels: int):
-        import soxr
-
-        self.sr_in, self.sr_out, self.n_channels = int(sr_in), int(sr_out), int(n_channels)
-        self._stream = soxr.ResampleStream(self.sr_in, self.sr_out, self.n_channels, dtype="float32", quality="HQ")
-
-    def process(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
-        """Resample the next block; ``last=True`` flushes the tail. Returns ``(n_out, n_channels)``."""
-        out = self._stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32), last=last)
-        return out.reshape(-1, self.n_channels)
-
-
 def _output_format(path: Path) -> str:
     extension = path.suffix.lower().lstrip(".")
     formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF", "w64": "W64", "rf64": "RF64", "caf": "CAF"}
@@ -201,8 +170,7 @@ class AudioWriter:
     """
 
     def __init__(self, path: str | Path, sample_rate: int, n_channels: int, *, subtype: str | None = None):
-        self.path = check_writable_folder(path)
-        fmt = _output_format(self.path)
+        fmt = _output_format(Path(path))
         if subtype is not None and not sf.check_format(fmt, subtype):
             subtype = None
         self.subtype = subtype or sf.default_subtype(fmt)
@@ -210,13 +178,12 @@ class AudioWriter:
         self.samples_written = 0
         self.clipped_samples = 0
         self._integer = self.subtype.startswith("PCM") or self.subtype in ("ULAW", "ALAW")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(fd)
+        self._staged = StagedFile(path, suffix=".part")
+        self.path = self._staged.path
         try:
-            self._file = sf.SoundFile(self._tmp, "w", self.sample_rate, self.n_channels, self.subtype, format=fmt)
+            self._file = sf.SoundFile(self._staged.temporary, "w", self.sample_rate, self.n_channels, self.subtype, format=fmt)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            self._staged.discard()
             raise OutputError(f"cannot write {str(self.path)!r}: {exc}") from None
 
     def write(self, block: np.ndarray) -> None:
@@ -233,8 +200,7 @@ class AudioWriter:
         """Finalise the file and move it to its name. Returns the path."""
         try:
             self._file.close()
-            set_default_permissions(self._tmp)
-            os.replace(self._tmp, self.path)
+            self._staged.commit()
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()
             raise IncompleteOutputError(f"cannot finish {str(self.path)!r} (disk full?): {exc}") from None
@@ -244,8 +210,7 @@ class AudioWriter:
         """Close and delete the temporary file; ``path`` is left as it was."""
         with contextlib.suppress(Exception):
             self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        self._staged.discard()
 
     def __enter__(self) -> "AudioWriter":
         return self

@@ -22,8 +22,8 @@ import scipy.signal
 from . import audio, defaults
 from .dictionary import Dictionary
 from .evaluate import sdr, select_components, si_sdr
-from .host import process_file
-from .offline import component_signals
+from .decompose import component_signals
+from .offline import process_file
 from .presets import Preset
 from .training import learn_dictionary
 
@@ -33,7 +33,7 @@ DEMO_SAMPLE_RATE = 4000
 DEMO_DURATION = 40.0
 DEMO_SEED = 2026
 #: Training settings of the demo and of the bundled stethoscope presets.
-DEMO_SETTINGS = dict(n_components=16, beta=defaults.BETA, n_iter=200, n_fft=256, hop_length=64, seed=0)
+DEMO_SETTINGS = dict(n_components=16, beta=defaults.BETA, iterations=200, n_fft=256, hop_length=64, seed=0)
 
 
 # --------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def select_components(components: np.ndarray, reference: np.ndarray, *, max_comp
     ----------
     components : np.ndarray [shape=(n_components, n_samples)]
         Separated component signals of a clip (e.g. from
-        :func:`realtime_nmf.offline.component_signals`).
+        :func:`realtime_nmf.decompose.component_signals`).
     reference : np.ndarray [shape=(n_samples,)]
         The target's true signal over the same clip.
     max_components : int, optional

@@ -1,82 +1,133 @@
-"""Offline decomposition of a whole clip with a fixed dictionary: activations and component signals.
+"""Offline processing of files: a processor (or chain) over a file, streamed, latency compensated.
 
-Used to audition components and to choose them; the streaming engine does the same per
-frame (:mod:`realtime_nmf.processors.separator`).
+The same processors run in the live audio callback (:mod:`realtime_nmf.live`); here they
+run block by block over a file, and the output is shifted back by the processor's
+latency and flushed at the end (:func:`realtime_nmf.processors.latency.compensated_blocks`),
+so it is time-aligned with the input and has exactly its length. Files are streamed
+(read, resampled, processed and written block by block), so memory does not grow with
+the file's length.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .dictionary import Dictionary
-from .nmf import solve_activations
-from .stft import istft, stft
+from . import defaults
+from .audio import AudioWriter, audio_info, read_blocks
+from .errors import ParameterError
+from .processors.base import Processor
+from .processors.latency import compensated_blocks, validate_block_size
+from .resample import StreamResampler
 
-__all__ = ["decompose", "component_signals", "iter_component_signals"]
+__all__ = ["process_file", "FileRunStats"]
 
 
-def decompose(dictionary: Dictionary, y: np.ndarray, *, n_iter: int = 300, tol: float = 1e-5, sparsity: float = 0.0):
-    """STFT of a mono clip and its activations solved to convergence against the fixed templates.
+def _resampled(blocks: Iterable[np.ndarray], resampler: StreamResampler) -> Iterator[np.ndarray]:
+    for block in blocks:
+        out = resampler.process(block)
+        if out.shape[0]:
+            yield out
+    tail = resampler.process(np.zeros((0, resampler.n_channels), np.float32), last=True)
+    if tail.shape[0]:
+        yield tail
+
+
+@dataclass
+class FileRunStats:
+    """What :func:`process_file` did."""
+
+    input_path: str
+    output_path: str
+    input_rate: int
+    processing_rate: int
+    n_channels: int
+    n_samples: int
+    samples_written: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    clipped_samples: int = 0
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.samples_written / self.input_rate
+
+    @property
+    def realtime_factor(self) -> float:
+        """Audio seconds processed per second of wall time."""
+        return self.audio_seconds / self.seconds if self.seconds > 0 else float("inf")
+
+
+def process_file(
+    processor: Processor,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    processing_rate: int,
+    block_size: int = defaults.BLOCK_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> FileRunStats:
+    """Stream a file through ``processor`` into another file, time-aligned and of the same length.
+
+    The input is resampled to ``processing_rate`` when its rate differs, and the output
+    is resampled back and written at the input's rate, with the input's channels and
+    (where the output format allows) its sample format. Every channel is processed
+    independently. The output file appears only when complete; on Ctrl-C
+    (KeyboardInterrupt) it is finalised with everything processed so far and the
+    returned ``stats.interrupted`` is True.
 
     Parameters
     ----------
-    dictionary : Dictionary
-    y : np.ndarray [shape=(n_samples,)]
-        Mono audio at the dictionary's rate.
+    processor : Processor
+    input_path, output_path : str or Path
+    processing_rate : int
+        Rate the processor runs at (a separator's dictionary rate).
+    block_size : int
+    progress : callable(samples_done, samples_total), optional
 
     Returns
     -------
-    S : np.ndarray [shape=(n_bins, n_frames), dtype=complex64]
-    H : np.ndarray [shape=(n_components, n_frames), dtype=float32]
+    FileRunStats
     """
-    d = dictionary
-    S = stft(np.asarray(y, dtype=np.float32), d.n_fft, d.hop_length, d.window)[:, :, 0]
-    V = _modelled_spectrogram(S, d.power)
-    H = solve_activations(V, d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=sparsity)
-    return S, H
-
-
-def _modelled_spectrogram(S: np.ndarray, power: float) -> np.ndarray:
-    """``|S| ** power``: the spectrogram the templates model."""
-    return np.abs(S) if power == 1 else np.abs(S) ** power
-
-
-def iter_component_signals(dictionary: Dictionary, y: np.ndarray, *, H: np.ndarray | None = None, S: np.ndarray | None = None,
-                           explained_only: bool = False, **solve) -> Iterator[np.ndarray]:
-    """Yield each component's signal: the clip through the ratio mask ``W_k h_k / (W h)``.
-
-    The signals of all components sum to the clip (up to the floor ``EPS`` in the mask's
-    denominator), unless ``explained_only``.
-
-    Parameters
-    ----------
-    explained_only : bool
-        Give each component only the part of a bin that the model explains: the mask's
-        denominator becomes ``max(W h, V)`` (``V`` the clip's spectrogram). Where the
-        model falls short of the clip, the shortfall goes to no component, so the clip
-        minus all components is what the dictionary does not explain. Where the model
-        reaches the clip, the masks are the ratio masks above.
-
-    Yields
-    ------
-    np.ndarray [shape=(n_samples,), dtype=float32]
-        Component 0, 1, ... in dictionary order.
-    """
-    from . import defaults
-
-    d = dictionary
-    if S is None or H is None:
-        S, H = decompose(d, y, **solve)
-    model = d.W @ H + np.float32(defaults.EPS)
-    if explained_only:
-        np.maximum(model, _modelled_spectrogram(S, d.power), out=model)
-    for k in range(d.n_components):
-        mask = np.outer(d.W[:, k], H[k]) / model
-        yield istft((S * mask)[:, :, None], d.n_fft, d.hop_length, d.window, length=len(y))[:, 0]
-
-
-def component_signals(dictionary: Dictionary, y: np.ndarray, **solve) -> np.ndarray:
-    """All component signals as one array ``(n_components, n_samples)`` (see :func:`iter_component_signals`)."""
-    return np.stack(list(iter_component_signals(dictionary, y, **solve)))
+    block_size = validate_block_size(block_size)
+    info = audio_info(input_path)
+    out_path = Path(output_path)
+    if out_path.exists() and Path(input_path).resolve() == out_path.resolve():
+        raise ParameterError(f"the output {str(out_path)!r} is the input file; choose another output name")
+    stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, info.n_samples)
+    processor.prepare(processing_rate, info.n_channels)
+    subtype = info.subtype if Path(input_path).suffix.lower() == out_path.suffix.lower() else None
+    if subtype in (None, "VORBIS", "MPEG_LAYER_III", "OPUS"):
+        subtype = None
+    started = time.perf_counter()
+    writer = AudioWriter(out_path, info.sample_rate, info.n_channels, subtype=subtype)
+    try:
+        with writer:
+            blocks: Iterable[np.ndarray] = read_blocks(input_path, block_size)
+            resample = info.sample_rate != int(processing_rate)
+            if resample:
+                blocks = _resampled(blocks, StreamResampler(info.sample_rate, processing_rate, info.n_channels))
+            outputs: Iterable[np.ndarray] = compensated_blocks(processor, blocks, block_size)
+            if resample:
+                outputs = _resampled(outputs, StreamResampler(processing_rate, info.sample_rate, info.n_channels))
+            remaining = info.n_samples
+            for out in outputs:
+                out = out[:remaining]
+                if out.shape[0]:
+                    writer.write(out)
+                    remaining -= out.shape[0]
+                    if progress is not None:
+                        progress(info.n_samples - remaining, info.n_samples)
+            if remaining > 0:  # resampling can come out a sample short
+                writer.write(np.zeros((remaining, info.n_channels), np.float32))
+    except KeyboardInterrupt:
+        stats.interrupted = True  # the writer kept everything processed so far
+    finally:
+        stats.seconds = time.perf_counter() - started
+        stats.samples_written = writer.samples_written
+        stats.clipped_samples = writer.clipped_samples
+    return stats

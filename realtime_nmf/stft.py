@@ -23,9 +23,9 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import scipy.signal
 
 from .errors import ParameterError
+from .ringbuffer import SampleFifo
 
 __all__ = [
     "analysis_window",
@@ -64,10 +64,33 @@ def validate_stft_settings(n_fft: int, hop_length: int, window: str = "hann") ->
     return n_fft, hop_length, str(window)
 
 
+#: Periodic cosine-sum windows computed with numpy (no scipy import): name -> coefficients
+#: ``a_k`` of ``sum_k (-1)**k a_k cos(2 pi k n / N)``, as :func:`scipy.signal.get_window`
+#: defines them with ``fftbins=True``.
+_COSINE_WINDOWS = {
+    "hann": (0.5, 0.5),
+    "hamming": (0.54, 0.46),
+    "blackman": (0.42, 0.5, 0.08),
+}
+
+
 def analysis_window(window: str, n_fft: int) -> np.ndarray:
-    """Periodic analysis window of length ``n_fft`` (float64), by scipy name, e.g. ``"hann"``."""
+    """Periodic analysis window of length ``n_fft`` (float64), by scipy name, e.g. ``"hann"``.
+
+    ``"hann"``, ``"hamming"`` and ``"blackman"`` are computed here; any other name is
+    looked up with :func:`scipy.signal.get_window` (imported only then).
+    """
+    n_fft = int(n_fft)
+    if isinstance(window, str) and window in _COSINE_WINDOWS:
+        phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
+        w = np.zeros(n_fft)
+        for k, a in enumerate(_COSINE_WINDOWS[window]):
+            w += (-1) ** k * a * np.cos(k * phase)
+        return w
+    import scipy.signal
+
     try:
-        return scipy.signal.get_window(window, int(n_fft), fftbins=True).astype(np.float64)
+        return scipy.signal.get_window(window, n_fft, fftbins=True).astype(np.float64)
     except (ValueError, TypeError) as exc:
         raise ParameterError(f"window={window!r} is not a window scipy knows ({exc}); use e.g. 'hann' or 'hamming'") from None
 
@@ -256,8 +279,7 @@ class StreamingSTFT:
         self._frames = np.zeros((B * C, n_fft), np.float32)
         self._spectra = np.zeros((B * C, n_fft // 2 + 1), np.complex64)
         self._accumulator = np.zeros((C, n_fft + B * hop), np.float32)  # overlap-add
-        self._prime = hop - 1
-        self._fifo = np.zeros(((B + 1) * hop, C), np.float32)  # finished output samples
+        self._fifo = SampleFifo((B + 1) * hop, C)  # finished output samples, primed with hop - 1 zeros
         self.reset()
 
     @property
@@ -269,10 +291,9 @@ class StreamingSTFT:
         """Forget all past input (the next sample is treated as the first)."""
         self._input.fill(0)
         self._accumulator.fill(0)
-        self._fifo.fill(0)
+        self._fifo.keep_last(0)
+        self._fifo.write_zeros(self.hop_length - 1)
         self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
-        self._fifo_start = 0
-        self._fifo_count = self._prime
         self.frames_processed = 0
         self.nonfinite_frames = 0
 
@@ -305,7 +326,7 @@ class StreamingSTFT:
             np.add(target, frames[j * C : (j + 1) * C], out=target)
         done = g * hop
         # the first g hops of the accumulator are complete: move them to the FIFO
-        self._fifo_write(accumulator[:, :done].T)
+        self._fifo.write(accumulator[:, :done].T)
         accumulator[:, :-done] = accumulator[:, done:]
         accumulator[:, -done:] = 0
         # keep the last n_fft - hop samples (and any partial hop) for the next frames
@@ -313,27 +334,6 @@ class StreamingSTFT:
         self._input[:keep] = self._input[done : done + keep]
         self._filled -= done
         self.frames_processed += g
-
-    def _fifo_write(self, samples: np.ndarray) -> None:
-        n = samples.shape[0]
-        size = self._fifo.shape[0]
-        end = (self._fifo_start + self._fifo_count) % size
-        first = min(n, size - end)
-        self._fifo[end : end + first] = samples[:first]
-        if first < n:
-            self._fifo[: n - first] = samples[first:]
-        self._fifo_count += n
-
-    def _fifo_read(self, out: np.ndarray) -> None:
-        n = out.shape[0]
-        size = self._fifo.shape[0]
-        start = self._fifo_start
-        first = min(n, size - start)
-        out[:first] = self._fifo[start : start + first]
-        if first < n:
-            out[first:] = self._fifo[: n - first]
-        self._fifo_start = (start + n) % size
-        self._fifo_count -= n
 
     def process(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Feed ``block`` and write the same number of output samples to ``out``.
@@ -361,6 +361,6 @@ class StreamingSTFT:
             complete = self._filled // hop
             if complete:
                 self._run_frames(complete)
-            self._fifo_read(out[position : position + n])
+            self._fifo.read(out[position : position + n])
             position += n
         return out

@@ -21,7 +21,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import __version__, defaults
+from . import defaults
+from ._version import __version__
 from .audio import audio_info, check_finite, load
 from .dictionary import Dictionary
 from .errors import ParameterError
@@ -79,8 +80,8 @@ def learn_dictionary(
     *,
     n_components: int = defaults.N_COMPONENTS,
     beta: float = defaults.BETA,
-    n_iter: int = defaults.TRAIN_ITERATIONS,
-    tol: float = defaults.TRAIN_TOLERANCE,
+    iterations: int = defaults.TRAIN_ITERATIONS,
+    tolerance: float = defaults.TRAIN_TOLERANCE,
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
@@ -102,7 +103,7 @@ def learn_dictionary(
         Consumed once, one signal at a time (a generator that loads each file lets every
         signal be freed once its spectrogram is made).
     sample_rate : int
-    n_components, beta, n_iter, tol, init, seed, sparsity
+    n_components, beta, iterations, tolerance, init, seed, sparsity
         See :func:`realtime_nmf.nmf.fit`.
     n_fft, hop_length : int, optional
         Default: about 50 ms and a quarter of it (:func:`resolve_stft_settings`).
@@ -117,30 +118,30 @@ def learn_dictionary(
     -------
     Dictionary
     """
-    n_components = _check_number("components", n_components, 1)
-    n_iter = _check_number("iterations", n_iter, 1)
+    n_components = _check_number("n_components", n_components, 1)
+    iterations = _check_number("iterations", iterations, 1)
     beta = validate_beta(beta)
     sample_rate = _check_number("sample_rate", sample_rate, 1)
     n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
     V, total = _joined_spectrogram(signals, sources, sample_rate, n_fft, hop_length, window, power)
     if V.shape[1] < n_components:
         raise ParameterError(
-            f"the training audio gives {V.shape[1]} frames, fewer than components={n_components}; "
+            f"the training audio gives {V.shape[1]} frames, fewer than n_components={n_components}; "
             "use a longer recording or fewer components"
         )
-    result = fit(V, n_components, beta=beta, n_iter=n_iter, tol=tol, init=init, seed=seed, sparsity=sparsity, callback=progress)
+    result = fit(V, n_components, beta=beta, iterations=iterations, tolerance=tolerance, init=init, seed=seed, sparsity=sparsity, callback=progress)
     provenance = {
         "sources": [str(s) for s in sources],
         "duration_seconds": total / sample_rate,
         "n_frames": int(V.shape[1]),
-        "iterations": result.n_iter,
+        "iterations": result.iterations,
         "converged": result.converged,
         "divergence": result.divergence,
         "divergence_per_frame": result.divergence / V.shape[1],
         "init": init,
         "seed": seed,
         "sparsity": sparsity,
-        "tolerance": tol,
+        "tolerance": tolerance,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
@@ -168,7 +169,7 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
     infos = [audio_info(clip) for clip in clips]
     if sample_rate is None:
         sample_rate = infos[0].sample_rate
-    sample_rate = _check_number("sr", sample_rate, 1)
+    sample_rate = _check_number("sample_rate", sample_rate, 1)
     signals = (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos)  # one file in memory at a time
     return learn_dictionary(signals, sample_rate, sources=[Path(info.path).name for info in infos], **options)
 
@@ -207,8 +208,8 @@ def learn_labelled_dictionary(
     target_label: str = defaults.TARGET_LABEL,
     background_label: str = defaults.BACKGROUND_LABEL,
     beta: float = defaults.BETA,
-    n_iter: int = defaults.TRAIN_ITERATIONS,
-    tol: float = defaults.TRAIN_TOLERANCE,
+    iterations: int = defaults.TRAIN_ITERATIONS,
+    tolerance: float = defaults.TRAIN_TOLERANCE,
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
@@ -248,25 +249,25 @@ def learn_labelled_dictionary(
         Target templates; by default half of ``n_components``.
     target_label, background_label : str
         See :func:`validate_label`.
-    beta, n_iter, tol, init, seed, sparsity
-        See :func:`realtime_nmf.nmf.fit`; used by every step (``n_iter`` each).
+    beta, iterations, tolerance, init, seed, sparsity
+        See :func:`realtime_nmf.nmf.fit`; used by every step (``iterations`` each).
     n_fft, hop_length, window, power
         See :func:`learn_dictionary`.
     sources : dict, optional
         Names for the provenance: ``{"target": [...], "background": [...], "mixtures": [...]}``.
     progress : callable(iteration, divergence), optional
-        Iterations count on across the steps (up to ``n_iter`` times the number of steps).
+        Iterations count on across the steps (up to ``iterations`` times the number of steps).
 
     Returns
     -------
     Dictionary
     """
-    n_components = _check_number("components", n_components, 2)
+    n_components = _check_number("n_components", n_components, 2)
     target_components = n_components // 2 if target_components is None else _check_number("target_components", target_components, 1)
     if target_components >= n_components:
-        raise ParameterError(f"target_components={target_components} must be less than components={n_components}, "
+        raise ParameterError(f"target_components={target_components} must be less than n_components={n_components}, "
                              "so that some templates are left for the background")
-    n_iter = _check_number("iterations", n_iter, 1)
+    iterations = _check_number("iterations", iterations, 1)
     beta = validate_beta(beta)
     target_label = validate_label(target_label, "target_label")
     background_label = validate_label(background_label, "background_label")
@@ -276,11 +277,11 @@ def learn_labelled_dictionary(
     n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
     names = {role: [str(name) for name in (sources or {}).get(role, ())] for role in ("target", "background", "mixtures")}
     n_background = n_components - target_components
-    options = dict(beta=beta, n_iter=n_iter, tol=tol, sparsity=sparsity)
+    options = dict(beta=beta, iterations=iterations, tolerance=tolerance, sparsity=sparsity)
     stages = []
 
     def stage_progress():
-        offset = len(stages) * n_iter
+        offset = len(stages) * iterations
         return None if progress is None else (lambda iteration, divergence: progress(offset + iteration, divergence))
 
     def spectrogram(signals, role, what, k):
@@ -292,7 +293,7 @@ def learn_labelled_dictionary(
 
     def record(role, V, total, result):
         stages.append({"role": role, "sources": names[role], "duration_seconds": total / sample_rate, "n_frames": int(V.shape[1]),
-                       "iterations": result.n_iter, "converged": result.converged, "divergence": result.divergence})
+                       "iterations": result.iterations, "converged": result.converged, "divergence": result.divergence})
 
     background, mixtures = _nonempty(background), _nonempty(mixtures)
     if background is None and mixtures is None:
@@ -333,7 +334,7 @@ def learn_labelled_dictionary(
         "init": init,
         "seed": seed,
         "sparsity": sparsity,
-        "tolerance": tol,
+        "tolerance": tolerance,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
@@ -370,7 +371,7 @@ def train_labelled_dictionary(
                                                                               ("mixtures", mixtures))}
     if sample_rate is None:
         sample_rate = infos["target"][0].sample_rate
-    sample_rate = _check_number("sr", sample_rate, 1)
+    sample_rate = _check_number("sample_rate", sample_rate, 1)
 
     def signals(role):  # one file in memory at a time
         return (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos[role])

@@ -41,7 +41,7 @@ def small_dictionary(stethoscope):
     from realtime_nmf.training import learn_dictionary
 
     # beta pinned: the engine tests' thresholds were set with KL, whatever the training default
-    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, n_iter=60, n_fft=256, hop_length=64, beta=1.0)
+    return learn_dictionary([stethoscope["mixture"][:40000]], 4000, n_components=10, iterations=60, n_fft=256, hop_length=64, beta=1.0)
 
 
 @pytest.fixture

@@ -276,6 +276,8 @@ class Loopback:
         signal = np.asarray(signal, np.float32)
         if signal.ndim == 1:
             signal = signal[:, None]
+        self.signal = None  # the feeder sends silence and the recorder waits while the next play is set up
+        self.start, self.position = None, 0
         self.total = int(total or len(signal))
         self.loop = self.total > len(signal)
         self.tail = tail

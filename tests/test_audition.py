@@ -16,12 +16,12 @@ import pytest
 import soundfile as sf
 
 from realtime_nmf.audition import SORT_ORDERS, audition, component_file_stem
-from realtime_nmf.audition_page import KEEP_PLACEHOLDER, NAME_PLACEHOLDER
+from realtime_nmf.audition.page import KEEP_PLACEHOLDER, NAME_PLACEHOLDER
 from realtime_nmf.cli import AUDITION_ORDERS, main
 from realtime_nmf.dictionary import Dictionary
 from realtime_nmf.errors import AudioFileError, OutputError, ParameterError
 from realtime_nmf.evaluate import select_components, snr
-from realtime_nmf.features import heartbeat_score, repetition_rate, spectral_centroid
+from realtime_nmf.audition.features import heartbeat_score, repetition_rate, spectral_centroid
 from realtime_nmf.presets import load_preset
 from realtime_nmf.stft import magnitude_spectrogram
 
@@ -137,7 +137,7 @@ def test_features_on_a_dictionary_without_labels(small_dictionary, stethoscope, 
     """The listener's view on an unlabelled dictionary: the components that make up the heart are the heartbeat-like ones."""
     y = stethoscope["mixture"][40000:]  # the half the dictionary did not see
     report = audition(small_dictionary, y, tmp_path, sample_rate=SR)
-    from realtime_nmf.offline import component_signals
+    from realtime_nmf.decompose import component_signals
 
     heart = select_components(component_signals(small_dictionary, y), stethoscope["heart"][40000:])
     ranked = [f.index for f in sorted(report.features, key=SORT_ORDERS["heartbeat"])]

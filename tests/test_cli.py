@@ -22,7 +22,7 @@ from realtime_nmf import defaults
 from realtime_nmf.cli import build_parser, main
 from realtime_nmf.dictionary import Dictionary
 from realtime_nmf.evaluate import sdr, select_components
-from realtime_nmf.offline import component_signals
+from realtime_nmf.decompose import component_signals
 from realtime_nmf.processors.separator import SEPARATOR_PARAMETERS
 
 from .conftest import ROOT, data_path
@@ -152,7 +152,7 @@ def test_malformed_arguments_exit_2(tmp_path):
 def test_cli_defaults_match_the_library_defaults():
     parser = build_parser()
     train = parser.parse_args(["train", "x.wav", "-o", "d.npz"])
-    assert (train.components, train.beta, train.iterations, train.tolerance, train.init, train.seed, train.sparsity) == (
+    assert (train.n_components, train.beta, train.iterations, train.tolerance, train.init, train.seed, train.sparsity) == (
         defaults.N_COMPONENTS, defaults.BETA, defaults.TRAIN_ITERATIONS, defaults.TRAIN_TOLERANCE, defaults.INIT,
         defaults.SEED, defaults.SPARSITY)
     run = parser.parse_args(["run", "--preset", "p"])
@@ -170,7 +170,7 @@ def test_cli_defaults_match_the_library_defaults():
         params = inspect.signature(function).parameters
         assert params["n_components"].default == defaults.N_COMPONENTS
         assert params["beta"].default == defaults.BETA
-        assert params["n_iter"].default == defaults.TRAIN_ITERATIONS
+        assert params["iterations"].default == defaults.TRAIN_ITERATIONS
 
 
 def test_demo_runs_from_scratch(tmp_path):
@@ -247,7 +247,7 @@ def test_interrupted_training_writes_no_dictionary(tmp_path):
 
 
 def test_importing_the_package_touches_no_audio_device():
-    code = "import sys, realtime_nmf, realtime_nmf.cli, realtime_nmf.host; print('sounddevice' in sys.modules, 'matplotlib' in sys.modules)"
+    code = "import sys, realtime_nmf, realtime_nmf.cli, realtime_nmf.offline; print('sounddevice' in sys.modules, 'matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.stdout.split() == ["False", "False"], result.stderr
 
@@ -264,7 +264,7 @@ def test_file_mode_works_without_portaudio_and_live_mode_says_what_is_missing(cl
 
 
 def test_devices_without_any_device_is_an_error(monkeypatch, capsys):
-    import realtime_nmf.live
+    import realtime_nmf.live.devices
 
     monkeypatch.setattr(realtime_nmf.live, "device_table", lambda: "no audio devices found (no sound card, or no sound server running)")
     assert main(["devices"]) == 1

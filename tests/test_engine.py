@@ -162,7 +162,7 @@ def test_activations_are_reported_in_dictionary_order(small_dictionary, stethosc
     separator.process(stethoscope["mixture"][:4000, None].copy())
     h = separator.activations
     assert h.shape == (small_dictionary.n_components, 1)
-    from realtime_nmf.offline import decompose
+    from realtime_nmf.decompose import decompose
 
     # the last frame's activations match an offline solve of that frame in the dictionary's order
     _, H = decompose(small_dictionary, stethoscope["mixture"][:4000])

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.live
 def _preset_at(rate: int, folder, stethoscope, name: str) -> str:
     """A preset whose dictionary is trained at ``rate`` on the synthetic stethoscope recording."""
     y = soxr.resample(stethoscope["mixture"][:40000], 4000, rate).astype(np.float32)
-    dictionary = learn_dictionary([y], rate, n_components=8, n_iter=30)
+    dictionary = learn_dictionary([y], rate, n_components=8, iterations=30)
     dictionary_path = dictionary.save(folder / f"{name}.npz")
     return str(Preset(name=name, dictionary_path=dictionary_path, keep=[0, 2, 5], settings={"iterations": 10}).save(folder / f"{name}.yaml"))
 
@@ -97,7 +97,7 @@ def test_real_time_run_reports_its_latency(jack_server, loopback, stethoscope, t
     """Ten seconds in real time with the bundled 4 kHz preset on a 48 kHz device (resampled in the stream).
 
     The delay the summary reports is the measured one. Pace is not asserted (a shared
-    machine slows real time down): the summary prints it, and tools/live_pace.py measures it.
+    machine slows real time down): the summary prints it, and python -m tools.benchmarks.live_pace measures it.
     """
     process = start_rtnmf("run", "--preset", "heartbeat", "--duration", "10", "--block-size", "256", "--record", tmp_path / "rec.wav",
                           "--quiet", "--allow-feedback")

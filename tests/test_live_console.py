@@ -11,8 +11,8 @@ import pytest
 
 from realtime_nmf.cli import main
 from realtime_nmf.errors import EXIT_CODES, DeviceError, ExitCode
-from realtime_nmf.live_console import Keyboard, StatusLine, format_status
-from realtime_nmf.live_summary import LiveStatus
+from realtime_nmf.live.console import Keyboard, StatusLine, format_status
+from realtime_nmf.live.summary import LiveStatus
 
 
 def test_keys_of_one_write_are_all_read_at_once():
@@ -87,9 +87,9 @@ class _FakeDevices:
 
 
 def test_an_exact_device_name_wins_over_a_longer_name_that_contains_it(monkeypatch):
-    from realtime_nmf import live_devices
+    from realtime_nmf.live import devices as live_devices
 
-    monkeypatch.setattr(live_devices, "_sounddevice", lambda: _FakeDevices())
+    monkeypatch.setattr(live_devices, "sounddevice_module", lambda: _FakeDevices())
     assert live_devices.find_device("system", "input") == 1
     assert live_devices.find_device("SYSTEMX", "output") == 0
     assert live_devices.find_device("usb", "input") == 2

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from realtime_nmf.engine import LiveEngine
+from realtime_nmf.live.engine import LiveEngine
 from realtime_nmf.evaluate import snr
 from realtime_nmf.processors import Chain, Gain, NMFSeparator, Processor
 from realtime_nmf.ringbuffer import SampleFifo

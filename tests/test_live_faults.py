@@ -118,8 +118,9 @@ def test_block_sizes_are_checked_before_the_stream_opens(jack_server, tmp_path):
     assert "live run: 0.1 s" in stdout
 
 
-def test_input_channels_pick_one_input_and_play_it_on_both_speakers(jack_server, loopback, stethoscope, tmp_path):
-    """--input-channels 2 on the 2-in JACK device: only the second input is separated, and both outputs carry it."""
+def test_input_and_output_channels_route_one_input_to_the_speakers_chosen(jack_server, loopback, stethoscope, tmp_path):
+    """--input-channels 2 on the 2-in JACK device: only the second input is separated, and both outputs carry it
+    (or only the second, with --output-channels 2)."""
     import soxr
 
     y = soxr.resample(stethoscope["mixture"][:16000], 4000, SR).astype(np.float32)
@@ -140,6 +141,14 @@ def test_input_channels_pick_one_input_and_play_it_on_both_speakers(jack_server,
     assert recorded.shape[1] == 1
     np.testing.assert_array_equal(captured[:, 0], captured[:, 1])  # one processed channel on both speakers
     assert np.abs(captured[:, 0]).max() > 1e-3
+    # --output-channels 2: only the second speaker plays
+    process = start_rtnmf("run", "--preset", "heartbeat", "--allow-feedback", "--input-channels", "2", "--output-channels", "2", "--quiet")
+    loopback.connect()
+    captured = loopback.play(fed, freewheel=True)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    assert not captured[:, 0].any() and np.abs(captured[:, 1]).max() > 1e-3
     process = start_rtnmf("run", "--preset", "heartbeat", "--allow-feedback", "--input-channels", "3", "--quiet")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == ExitCode.USER_ERROR

@@ -8,11 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from realtime_nmf import nmf
+from realtime_nmf import defaults, nmf
+from realtime_nmf.nmf.fit import _Objective
+from realtime_nmf.nmf.updates import SWEEP_BLOCK_BYTES
 from realtime_nmf.errors import ParameterError
 
 BETAS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
-EPS = nmf.EPS
+EPS = defaults.EPS
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def test_update_hw_matches_naive_h_then_w(rng, beta, sparsity, block):
 def test_training_objective_equals_the_divergence(rng, beta, dtype, rtol):
     """fit's objective (V-only sums precomputed, the model summed from W and H) equals beta_divergence plus the penalty."""
     V, W, H = (x.astype(dtype) for x in random_problem(rng, n_bins=40, n_frames=57, k=5))
-    objective = nmf._Objective(V, beta, (np.empty((40, 16), dtype), np.empty((40, 16), dtype)))
+    objective = _Objective(V, beta, (np.empty((40, 16), dtype), np.empty((40, 16), dtype)))
     expected = naive_divergence(V, W.astype(float) @ H.astype(float), beta)
     assert objective(W, H) == pytest.approx(expected, rel=rtol)
     assert objective(W, H, 0.3) == pytest.approx(expected + 0.3 * H.astype(float).sum(), rel=rtol)
@@ -139,7 +141,7 @@ def test_training_objective_equals_the_divergence(rng, beta, dtype, rtol):
 def test_sweep_workspace_fits_the_cache_budget():
     V = np.zeros((1025, 5000), np.float32)
     ratio, model = nmf.sweep_workspace(V)
-    assert ratio.shape == model.shape == (1025, nmf.SWEEP_BLOCK_BYTES // (4 * 1025))
+    assert ratio.shape == model.shape == (1025, SWEEP_BLOCK_BYTES // (4 * 1025))
     assert nmf.sweep_workspace(np.zeros((1025, 7), np.float32))[0].shape == (1025, 7)
 
 
@@ -149,7 +151,7 @@ def test_frame_solver_matches_naive_updates(rng, beta):
     V, W, _ = random_problem(rng, n_bins=33, n_frames=3, k=5)
     W = W / np.linalg.norm(W, axis=0)
     h0 = rng.random((5, 3)) + 0.1
-    solver = nmf.FrameSolver(W, beta=beta, n_iter=7, tol=0.0, sparsity=0.1, max_rows=4)
+    solver = nmf.FrameSolver(W, beta=beta, iterations=7, tolerance=0.0, sparsity=0.1, max_rows=4)
     h = np.ascontiguousarray(h0.T, dtype=np.float32)
     assert solver.solve(np.ascontiguousarray(V.T, dtype=np.float32), h) == 7
     expected = h0.copy()
@@ -164,7 +166,7 @@ def test_frame_solver_never_increases_the_divergence(rng, beta):
     """Each real-time update lowers (or keeps) every frame's divergence, also with the heuristic exponent."""
     V, W, _ = random_problem(rng, n_bins=40, n_frames=6, k=5)
     Vt = np.ascontiguousarray(V.T, dtype=np.float32)
-    solver = nmf.FrameSolver(W, beta=beta, n_iter=1, max_rows=6)
+    solver = nmf.FrameSolver(W, beta=beta, iterations=1, max_rows=6)
     h = np.full((6, 5), 0.3, np.float32)
     previous = [nmf.beta_divergence(V[:, m].astype(np.float64), (W @ h[m]).astype(np.float64), beta) for m in range(6)]
     for _ in range(40):
@@ -177,7 +179,7 @@ def test_frame_solver_never_increases_the_divergence(rng, beta):
 def test_frame_solver_stops_early_on_tolerance_row_by_row(rng):
     V, W, _ = random_problem(rng, n_frames=3)
     Vt = np.ascontiguousarray(V.T, dtype=np.float32)
-    solver = nmf.FrameSolver(W, beta=1.0, n_iter=500, tol=1e-3, max_rows=3)
+    solver = nmf.FrameSolver(W, beta=1.0, iterations=500, tolerance=1e-3, max_rows=3)
     h = np.ones((3, W.shape[1]), np.float32)
     used = solver.solve(Vt, h)
     assert 1 < used < 500
@@ -194,7 +196,7 @@ def test_frame_solver_stops_early_on_tolerance_row_by_row(rng):
 @pytest.mark.parametrize("beta", BETAS)
 def test_loss_never_increases(rng, beta):
     V, _, _ = random_problem(rng, n_bins=30, n_frames=40, k=5)
-    result = nmf.fit(V, 5, beta=beta, n_iter=60, tol=0.0, init="random", seed=3, check_every=1, dtype=np.float64)
+    result = nmf.fit(V, 5, beta=beta, iterations=60, tolerance=0.0, init="random", seed=3, check_every=1, dtype=np.float64)
     values = np.array([value for _, value in result.history])
     assert np.all(np.diff(values) <= 1e-9 * values[:-1]), values
     assert values[-1] < values[0]
@@ -205,8 +207,8 @@ def test_loss_never_increases(rng, beta):
 @pytest.mark.parametrize("init", ["nndsvda", "random"])
 def test_fit_is_deterministic_and_normalised(rng, init):
     V, _, _ = random_problem(rng, n_bins=30, n_frames=40, k=5)
-    a = nmf.fit(V, 4, init=init, seed=5, n_iter=30)
-    b = nmf.fit(V, 4, init=init, seed=5, n_iter=30)
+    a = nmf.fit(V, 4, init=init, seed=5, iterations=30)
+    b = nmf.fit(V, 4, init=init, seed=5, iterations=30)
     np.testing.assert_array_equal(a.W, b.W)
     np.testing.assert_allclose(np.linalg.norm(a.W, axis=0), 1.0, rtol=1e-5)
     assert a.W.dtype == np.float32 and (a.W > 0).all() and (a.H > 0).all()
@@ -214,22 +216,22 @@ def test_fit_is_deterministic_and_normalised(rng, init):
 
 def test_fit_stops_on_tolerance(rng):
     V, _, _ = random_problem(rng, n_bins=30, n_frames=40, k=3)
-    result = nmf.fit(V, 3, n_iter=5000, tol=1e-3)
-    assert result.converged and result.n_iter < 5000
+    result = nmf.fit(V, 3, iterations=5000, tolerance=1e-3)
+    assert result.converged and result.iterations < 5000
 
 
 def test_fixed_components_stay_fixed(rng):
     V, W, _ = random_problem(rng, n_bins=30, n_frames=40, k=4)
     W0 = W / np.linalg.norm(W, axis=0)
-    result = nmf.fit(V, 4, W_init=W0, H_init=np.ones((4, 40)), fixed_components=[0, 2], n_iter=20, dtype=np.float64)
+    result = nmf.fit(V, 4, W_init=W0, H_init=np.ones((4, 40)), fixed_components=[0, 2], iterations=20, dtype=np.float64)
     np.testing.assert_allclose(result.W[:, [0, 2]], W0[:, [0, 2]], rtol=1e-12)
     assert not np.allclose(result.W[:, 1], W0[:, 1])
 
 
 def test_sparsity_makes_activations_sparser(rng):
     V, _, _ = random_problem(rng, n_bins=30, n_frames=60, k=6)
-    plain = nmf.fit(V, 6, n_iter=100, tol=0, seed=1)
-    sparse = nmf.fit(V, 6, n_iter=100, tol=0, seed=1, sparsity=2.0)
+    plain = nmf.fit(V, 6, iterations=100, tolerance=0, seed=1)
+    sparse = nmf.fit(V, 6, iterations=100, tolerance=0, seed=1, sparsity=2.0)
 
     def l1_over_l2(H):
         return float(np.sum(H) / np.sqrt(np.sum(H**2)))
@@ -242,7 +244,7 @@ def test_sparsity_makes_activations_sparser(rng):
     [
         (dict(beta=-1), "beta=-1"),
         (dict(n_components=0), "n_components=0"),
-        (dict(n_iter=0), "n_iter=0"),
+        (dict(iterations=0), "iterations=0"),
         (dict(init="svd"), "init='svd'"),
     ],
 )
@@ -289,10 +291,10 @@ def test_h_solve_reaches_sklearn_divergence(small_dictionary, stethoscope, beta)
     W = d.W.astype(np.float64)
     H_sklearn = _sklearn_transform(V, W, beta, max_iter=500)
     reference = nmf.beta_divergence(V, W @ H_sklearn, beta)
-    H_batch = nmf.solve_activations(V, d.W, beta=beta, n_iter=500, tol=1e-6)
+    H_batch = nmf.solve_activations(V, d.W, beta=beta, iterations=500, tolerance=1e-6)
     assert nmf.beta_divergence(V, W @ H_batch, beta) <= 1.01 * reference
     # the per-frame real-time solver, warm-started frame to frame, given enough updates
-    solver = nmf.FrameSolver(d.W, beta=beta, n_iter=300, tol=1e-6)
+    solver = nmf.FrameSolver(d.W, beta=beta, iterations=300, tolerance=1e-6)
     H_frames = np.empty_like(H_batch)
     h = np.zeros((1, d.n_components), np.float32)
     for m in range(V.shape[1]):

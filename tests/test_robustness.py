@@ -77,7 +77,7 @@ TRAIN_ERRORS = [
 @pytest.mark.parametrize("name, error, message", TRAIN_ERRORS)
 def test_training_refuses_bad_audio_through_the_api_and_the_cli(files, tmp_path, capsys, name, error, message):
     with pytest.raises(error, match=message):
-        train_dictionary([files[name]], n_iter=5)
+        train_dictionary([files[name]], iterations=5)
     code, out, err = _cli(["train", files[name], "-o", tmp_path / "d.npz", "--iterations", "5"], capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and err.startswith("rtnmf: error: ")

@@ -1,4 +1,4 @@
-"""Shortened soak runs (the full ones: python tools/soak.py file --minutes 60; ... live --minutes 10)."""
+"""Shortened soak runs (the full ones: python -m tools.benchmarks.soak file --minutes 60; ... live --minutes 10)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from .jack_harness import _portaudio_missing
 
 
 def _soak(mode: str, minutes: float) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "soak.py"), mode, "--minutes", str(minutes)], capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run([sys.executable, "-m", "tools.benchmarks.soak", mode, "--minutes", str(minutes)], capture_output=True, text=True,
+                            timeout=900, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

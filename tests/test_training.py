@@ -16,7 +16,7 @@ from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.stft import magnitude_spectrogram
 from realtime_nmf.training import learn_labelled_dictionary, validate_label
 
-SETTINGS = dict(n_fft=256, hop_length=64, n_iter=60)
+SETTINGS = dict(n_fft=256, hop_length=64, iterations=60)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_supervised_dictionary_holds_each_part_s_templates_with_labels(parts, tm
     assert d.labels == ["heart"] * 4 + ["chest"] * 6
     assert d.provenance["method"] == "supervised" and [s["role"] for s in d.provenance["stages"]] == ["target", "background"]
     # each part's templates are the NMF of that part alone
-    alone = fit(magnitude_spectrogram(heart, 256, 64), 4, n_iter=60, tol=d.provenance["tolerance"]).W
+    alone = fit(magnitude_spectrogram(heart, 256, 64), 4, iterations=60, tolerance=d.provenance["tolerance"]).W
     np.testing.assert_allclose(d.W[:, :4], alone, atol=1e-6)
     # labels survive saving, and a selection by label keeps the target
     loaded = Dictionary.load(d.save(tmp_path / "d.npz"))
@@ -68,7 +68,7 @@ def test_supervised_separation_brings_out_the_target(parts, stethoscope):
 
 @pytest.mark.parametrize("options, message", [
     (dict(), "give background-only audio or mixtures"),
-    (dict(background=["rest"], n_components=8, target_components=8), "target_components=8 must be less than components=8"),
+    (dict(background=["rest"], n_components=8, target_components=8), "target_components=8 must be less than n_components=8"),
     (dict(background=["rest"], target_label="heart", background_label="heart"), "both 'heart'"),
     (dict(background=["rest"], target_label="0-3"), "target_label='0-3' must start with a letter"),
     (dict(background=["rest"], background_label="all"), "background_label='all'"),

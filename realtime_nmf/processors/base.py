@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from ..errors import ParameterError, ProcessorError
+from .latency import process_array
 
 __all__ = ["Parameter", "Processor"]
 
@@ -184,8 +185,6 @@ class Processor(abc.ABC):
         -------
         np.ndarray [shape=audio.shape, dtype=float32]
         """
-        from ..host import process_array
-
         return process_array(self, audio, sample_rate, block_size=block_size)
 
     def __repr__(self) -> str:

@@ -1,13 +1,13 @@
 """Simple built-in processors: gain and Butterworth high-, low- and band-pass filters.
 
 The filters keep their state (``zi``) across blocks, so filtering a signal block by block
-gives the same result as filtering it whole.
+gives the same result as filtering it whole. They are designed with scipy.signal when
+prepared, which is also when that module is first imported.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
 from ..errors import ParameterError
 from .base import Parameter, Processor
@@ -37,6 +37,8 @@ class _Butterworth(Processor):
         raise NotImplementedError
 
     def _allocate(self) -> None:
+        import scipy.signal
+
         nyquist = self.sample_rate / 2.0
         cutoff = self._cutoff()
         edges = np.atleast_1d(cutoff)
@@ -45,6 +47,7 @@ class _Butterworth(Processor):
                 f"processor {self.name!r}: cutoff {edges.max():g} Hz must be below the Nyquist frequency "
                 f"{nyquist:g} Hz of a {self.sample_rate:g} Hz stream"
             )
+        self._sosfilt = scipy.signal.sosfilt
         self._sos = scipy.signal.butter(self.params["order"], cutoff, btype=self.btype, fs=self.sample_rate, output="sos")
         self._zi = np.zeros((self._sos.shape[0], 2, self.n_channels))
 
@@ -53,7 +56,7 @@ class _Butterworth(Processor):
             self._zi.fill(0.0)
 
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
-        filtered, self._zi = scipy.signal.sosfilt(self._sos, block, axis=0, zi=self._zi)
+        filtered, self._zi = self._sosfilt(self._sos, block, axis=0, zi=self._zi)
         out[...] = filtered
 
 

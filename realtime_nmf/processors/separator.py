@@ -8,14 +8,19 @@ mixture's phase is kept. With every component kept the output is the input, dela
 
 Masks (``Vt = W_keep @ h_keep``, ``Vr = W_rest @ h_rest``, ``a`` = ``mask_exponent``):
 
-- ``"ratio"``: ``Vt**a / (Vt**a + Vr**a)`` (the ratio mask for ``a = 1``, the Wiener mask
-  for ``a = 2`` on a magnitude dictionary);
+- ``"ratio"``: ``Vt**a / (Vt**a + Vr**a + eps)`` (the ratio mask for ``a = 1``, the Wiener
+  mask for ``a = 2`` on a magnitude dictionary);
 - ``"binary"``: 1 where ``Vt >= Vr``, else 0.
+
+:class:`Masker` is the one implementation of these masks: the streaming separator, the
+converged offline separation (:func:`realtime_nmf.decompose.separate`) and the benchmarks
+all use it; :func:`ratio_mask` is its formula, which
+:func:`realtime_nmf.decompose.iter_component_signals` applies to single components.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +31,7 @@ from ..nmf import FrameSolver
 from ..stft import StreamingSTFT, istft, stft
 from .base import Parameter, Processor, validate_parameters
 
-__all__ = ["NMFSeparator", "SEPARATOR_PARAMETERS"]
+__all__ = ["NMFSeparator", "SEPARATOR_PARAMETERS", "Masker", "ratio_mask"]
 
 #: Settings of the separator (besides its dictionary); presets store them under these names.
 SEPARATOR_PARAMETERS: dict[str, Parameter] = {
@@ -89,14 +94,15 @@ class NMFSeparator(Processor):
         return FrameSolver(
             self.dictionary.W,
             beta=self.dictionary.beta,
-            n_iter=self.params["iterations"],
-            tol=self.params["tolerance"],
+            iterations=self.params["iterations"],
+            tolerance=self.params["tolerance"],
             sparsity=self.params["sparsity"],
             max_rows=max_rows,
         )
 
-    def _make_masker(self, max_rows: int, keep: list[int] | None = None) -> "_Masker":
-        return _Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], max_rows)
+    def make_masker(self, max_rows: int, keep: list[int] | None = None) -> "Masker":
+        """A :class:`Masker` for this separator's dictionary, mask settings and kept components (or ``keep``)."""
+        return Masker(self.dictionary.W, self.keep if keep is None else keep, self.params["mask"], self.params["mask_exponent"], max_rows)
 
     def set_keep(self, keep: Any) -> list[int]:
         """Change the kept components while running; takes effect at the next frame.
@@ -108,7 +114,7 @@ class NMFSeparator(Processor):
         """
         indices = self.dictionary.resolve_components(keep)
         if self.n_channels is not None:
-            masker = self._make_masker(self._rows, indices)
+            masker = self.make_masker(self._rows, indices)
             self._retired_masker = self._masker  # freed here, not in the audio thread
             self._masker = masker
         self.keep, self._keep_spec = indices, keep
@@ -126,7 +132,7 @@ class NMFSeparator(Processor):
         self._rows = B * C
         self._solver = self._make_solver(self._rows)
         self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectra, batch_frames=B)
-        self._masker = self._make_masker(self._rows)
+        self._masker = self.make_masker(self._rows)
         self._magnitude = np.zeros((self._rows, F), np.float32)
         # activations of the last batch_frames frames: frame m uses (and replaces) slot m % batch_frames
         self._h = np.zeros((self._rows, K), np.float32)
@@ -171,26 +177,24 @@ class NMFSeparator(Processor):
         self._masker.apply(spectra, h)
 
     # ---------------------------------------------------------------------------------
-    def separate_offline(self, audio: np.ndarray, *, converge: bool = False, n_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
-        """Whole-signal reference of the same computation, without the streaming machinery.
+    def separate_offline(self, audio: np.ndarray) -> np.ndarray:
+        """Whole-signal reference of the streaming computation, without the streaming machinery.
+
+        The same per-frame algorithm (warm starts, updates, tolerance, masks) run frame by
+        frame over the offline STFT; the streaming output must equal it. For every frame
+        solved to convergence instead (the quality reference), see
+        :func:`realtime_nmf.decompose.separate`.
 
         Parameters
         ----------
         audio : np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
             At the dictionary's sample rate.
-        converge : bool
-            False: the streaming algorithm frame by frame (same warm starts, iterations
-            and tolerance), which the streaming output must equal. True: every frame
-            solved to convergence (``n_iter`` updates or relative change below ``tol``),
-            the "offline" quality reference.
 
         Returns
         -------
         np.ndarray [shape=audio.shape, dtype=float32]
             Time-aligned with ``audio`` (no latency).
         """
-        from ..nmf import solve_activations
-
         d = self.dictionary
         x = np.asarray(audio, dtype=np.float32)
         squeeze = x.ndim == 1
@@ -200,31 +204,44 @@ class NMFSeparator(Processor):
         F, M, C = S.shape
         B = self.params["batch_frames"]
         H = np.empty((M, C, d.n_components), np.float32)  # frame, channel, component
-        if converge:
-            for c in range(C):
-                H[:, c, :] = solve_activations(V[:, :, c], d.W, beta=d.beta, n_iter=n_iter, tol=tol, sparsity=self.params["sparsity"]).T
-        else:
-            solver = self._make_solver(C)
-            for m in range(M):
-                v = np.ascontiguousarray(V[:, m, :].T)
-                h = H[m]
-                if m < B:
-                    solver.start(v, h)
-                else:
-                    h[...] = H[m - B]  # each frame starts from the frame batch_frames earlier
-                    solver.warm_start(v, h, self.params["flat_start"])
-                solver.solve(v, h)
-        masker = self._make_masker(C)
+        solver = self._make_solver(C)
         for m in range(M):
-            frame = np.ascontiguousarray(S[:, m, :].T)
-            masker.apply(frame, H[m])
-            S[:, m, :] = frame.T
+            v = np.ascontiguousarray(V[:, m, :].T)
+            h = H[m]
+            if m < B:
+                solver.start(v, h)
+            else:
+                h[...] = H[m - B]  # each frame starts from the frame batch_frames earlier
+                solver.warm_start(v, h, self.params["flat_start"])
+            solver.solve(v, h)
+        self.make_masker(C).apply_frames(S, H)
         y = istft(S, d.n_fft, d.hop_length, d.window, length=x2.shape[0])
         return y[:, 0] if squeeze else y
 
 
-class _Masker:
+def ratio_mask(target: np.ndarray, rest: np.ndarray, out: np.ndarray, eps: np.float32 = np.float32(defaults.EPS)) -> np.ndarray:
+    """The ratio mask ``target / (target + rest + eps)``, written to ``out`` (may be ``rest``, not ``target``).
+
+    Parameters
+    ----------
+    target, rest : np.ndarray [shape=(..., n_bins)]
+        Model spectra of the kept components and of the others (non-negative).
+    out : np.ndarray [shape=target.shape]
+
+    Returns
+    -------
+    out : np.ndarray
+    """
+    np.add(target, rest, out=out)
+    np.add(out, eps, out=out)
+    np.divide(target, out, out=out)
+    return out
+
+
+class Masker:
     """Builds the mask of the kept components for a batch of frames and applies it in place (preallocated).
+
+    Nothing is allocated after construction; :meth:`apply` runs in the audio thread.
 
     Parameters
     ----------
@@ -279,9 +296,19 @@ class _Masker:
         if self.exponent != 1.0:
             np.power(target, self.exponent, out=target)
             np.power(rest, self.exponent, out=rest)
-        # 1 - rest / (target + rest): exactly 1 where only kept components are active
-        np.add(target, rest, out=mask)
-        np.add(mask, self._eps, out=mask)
-        np.divide(rest, mask, out=mask)
-        np.subtract(np.float32(1.0), mask, out=mask)
+        ratio_mask(target, rest, mask, self._eps)
         np.multiply(spectra, mask, out=spectra)
+
+    def apply_frames(self, S: np.ndarray, H: np.ndarray) -> None:
+        """Mask a whole STFT in place, frame by frame (offline use: allocates per frame).
+
+        Parameters
+        ----------
+        S : np.ndarray [shape=(n_bins, n_frames, n_channels), dtype=complex]
+        H : np.ndarray [shape=(n_frames, n_channels, n_components)]
+            Activations of every frame of every channel.
+        """
+        for m in range(S.shape[1]):
+            frame = np.ascontiguousarray(S[:, m, :].T, dtype=np.complex64)
+            self.apply(frame, np.ascontiguousarray(H[m], dtype=np.float32))
+            S[:, m, :] = frame.T

@@ -1,0 +1,78 @@
+"""The ``rtnmf`` command: parses arguments and assembles the library's pieces, nothing more.
+
+Each subcommand's parser sits beside its command, one module per topic: ``train``,
+``audition``, ``presets`` (``preset new``, ``presets``, ``info``), ``run`` (``run``,
+``devices``), ``evaluate``, ``demo``.
+
+A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
+(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
+any output file; a lost audio device gives 3 and an output that could not be written
+completely 4 (:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .._version import __version__
+from ..errors import ExitCode, IncompleteOutputError, RealtimeNMFError
+from . import audition, demo, evaluate, presets, run, train
+from .audition import AUDITION_ORDERS
+from .common import exit_now, on_sigterm
+
+__all__ = ["main", "build_parser", "AUDITION_ORDERS"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtnmf`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rtnmf",
+        description="Real-time audio source separation with NMF: train a dictionary, pick components, separate files or live audio.",
+    )
+    parser.add_argument("--version", action="version", version=f"realtime_nmf {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    train.add_parser(commands)
+    audition.add_parser(commands)
+    presets.add_parsers(commands)
+    run.add_parsers(commands)
+    evaluate.add_parser(commands)
+    demo.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtnmf`` command. Returns the exit status (:class:`realtime_nmf.errors.ExitCode`).
+
+    A live run does not return: once its recordings are finalised and its summary
+    printed, the process ends with ``os._exit`` and the run's status (PortAudio may not
+    let the interpreter exit after a lost device, and the run must end within a second of
+    ``q`` or Ctrl-C whatever the device does).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
+    try:
+        status = args.func(args)
+    except IncompleteOutputError as exc:
+        print(f"rtnmf: error: {exc}", file=sys.stderr)
+        status = ExitCode.RECORDING_FAILED
+    except RealtimeNMFError as exc:
+        print(f"rtnmf: error: {exc}", file=sys.stderr)
+        status = ExitCode.USER_ERROR
+    except KeyboardInterrupt:
+        print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
+        status = ExitCode.INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    devices = sys.modules.get(f"{__package__.rpartition('.')[0]}.live.devices")
+    if devices is not None and devices.portaudio_stuck():
+        exit_now(status)  # a PortAudio call never returned (a hung sound server): a normal exit would wait for it
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
