@@ -70,16 +70,18 @@ def _launch_jackd(name: str, log_path) -> subprocess.Popen:
     return process
 
 
-def _terminate(process: subprocess.Popen) -> None:
+def _terminate(process: subprocess.Popen, timeout: float = 10.0) -> bool:
+    """Stop a jackd; True if it had to be killed (then its registry entry is left behind: see PrivateJackServer)."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGCONT)  # a stopped server cannot act on SIGTERM
         process.terminate()
     try:
-        process.wait(10)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    return process.returncode == -signal.SIGKILL
 
 
 def start_jack_server(log_path) -> subprocess.Popen:
@@ -165,7 +167,8 @@ class PrivateJackServer:
         os.kill(self.process.pid, signal.SIGSTOP)
 
     def close(self) -> None:
-        _terminate(self.process)
+        if _terminate(self.process, timeout=30.0):  # a server that was frozen can take a while to let its dead client go
+            self.killed = True
         if self.killed:
             with contextlib.suppress(RuntimeError):
                 _terminate(_launch_jackd(self.name, self.folder / f"{self.name}-reclaim.log"))

@@ -8,8 +8,10 @@ sound server dies or stops answering, PortAudio does not return: with the JACK s
 killed during a stream (sounddevice 0.5.6, PortAudio 19.6.0, jackd2 1.9.21), callbacks
 stop at once, ``stream.active`` turns False, no ``finished_callback`` arrives, and
 ``stream.stop()``, ``abort()``, ``close()`` and ``sounddevice._terminate()`` (which
-Python's exit calls) all wait forever; with the server stopped (SIGSTOP) ``import
-sounddevice`` and opening a stream wait too. So importing, opening, starting and
+Python's exit calls) all wait forever, or, now and then, ``close()`` fails an assertion in
+PortAudio's JACK host (``pa_jack.c: CleanUpStream: Assertion 'err == 0'``) and aborts the
+process; with the server stopped (SIGSTOP) ``import sounddevice`` and opening a stream
+wait too. After a lost device the session therefore calls PortAudio no more. So importing, opening, starting and
 stopping are done by :func:`_bounded`: the caller waits at most a few seconds (and
 Ctrl-C interrupts the wait), and a call that did not return is remembered
 (:func:`portaudio_stuck`): such a process must end with ``os._exit`` once its files are

@@ -9,9 +9,9 @@ key actions, and :meth:`~LiveSession.stop`, which returns a :class:`LiveSummary`
 the count has not moved for :attr:`LiveOptions.stall_timeout` seconds (longer for very
 large blocks) while the stream should be running, or PortAudio ends the stream by itself,
 the device counts as lost: :meth:`poll` returns ``"device lost"``, and :meth:`stop`
-aborts the stream on a helper thread with a bounded wait (PortAudio does not return
-from a lost JACK server; see :mod:`realtime_nmf.live.devices`) and finalises every
-recording under its own name with what arrived.
+finalises every recording under its own name with what arrived and leaves the stream
+alone (PortAudio does not return from a lost JACK server, or aborts the process; see
+:mod:`realtime_nmf.live.devices`).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class LiveSession:
     def _setup(self) -> None:
         o = self.options
         inputs = {"--input": o.input_file}
-        for i, preset in enumerate(self.presets):
+        for preset in self.presets:
             inputs[f"--preset {preset.name}"] = preset.path
             inputs[f"the dictionary of preset {preset.name}"] = preset.dictionary_path
         check_distinct_paths({"--output": o.output_file, "--record": o.record, "--record-input": o.record_input}, inputs)
@@ -356,7 +356,13 @@ class LiveSession:
                           failed_recordings=sum(r.failed for _, r in self._recorders))
 
     def stop(self, reason: str) -> LiveSummary:
-        """End the run (bounded: at most about a second waiting for PortAudio), finalise every recording, summarise.
+        """Finalise every recording, then end the stream (at most about a second waiting for PortAudio); summarise.
+
+        The recordings come first, so that nothing PortAudio does afterwards can lose
+        them. After a lost device PortAudio is not called at all: with the JACK server
+        gone, ``abort()`` and ``close()`` either wait forever or fail an assertion in
+        PortAudio's JACK host (``pa_jack.c: CleanUpStream: Assertion 'err == 0'``), which
+        aborts the process; the console's caller ends the process with ``os._exit``.
 
         Parameters
         ----------
@@ -364,9 +370,7 @@ class LiveSession:
             What ended it: a reason :meth:`poll` returned, ``"quit"`` or ``"interrupted"``.
         """
         lost = reason == "device lost"
-        released = self.stream.close(abort=lost) if self.stream is not None else True
-        if not released and not lost:  # stopping hung: the device went away at the end
-            lost, self._lost = True, "the audio system did not answer when the stream was stopped"
+        self._stopped_at = self.seconds
         recordings = []
         for label, recorder in self._recorders:
             recorder.close()
@@ -374,6 +378,11 @@ class LiveSession:
         self._recorders.clear()
         if self.source is not None:
             self.source.close()
+        released = not lost
+        if self.stream is not None and not lost:
+            released = self.stream.close()
+            if not released:  # stopping hung: the device went away at the end
+                lost, self._lost = True, "the audio system did not answer when the stream was stopped"
         if getattr(self, "_threads", None) is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
@@ -385,7 +394,7 @@ class LiveSession:
         n = min(stats.blocks, stats.durations.shape[0])
         block = self.block_size or (stats.samples / stats.blocks if stats.blocks else 0)
         return LiveSummary(
-            seconds=self.seconds, device_rate=self.device_rate, processing_rate=self.engine.processing_rate, block_size=self.block_size,
+            seconds=self._stopped_at, device_rate=self.device_rate, processing_rate=self.engine.processing_rate, block_size=self.block_size,
             algorithmic_ms=1000.0 * self.engine.chain.latency / self.engine.processing_rate,
             resampling_ms=1000.0 * self.engine.resampling_delay / self.device_rate, block_ms=1000.0 * block / self.device_rate,
             input_ms=1000.0 * input_latency, output_ms=1000.0 * output_latency, loads=stats.loads(), durations_us=1e6 * stats.durations[:n].copy(),
