@@ -49,7 +49,10 @@ CONVERGED_ITERATIONS = 500
 CONVERGED_TOLERANCE = 1e-6
 
 # --- hosting --------------------------------------------------------------------------
-BLOCK_SIZE = 1024
+#: Samples per block in file mode (the output does not depend on it). Large enough that a block
+#: holds a whole batch of frames at any common hop: with 1024, ``rtnmf run`` at hop 256 solved
+#: batches of 4 and cost 2.1x the engine's batched cost per frame; with 16384, 1.2x.
+BLOCK_SIZE = 16384
 
 
 def default_n_fft(sample_rate: float) -> int:

@@ -3,7 +3,12 @@
 A dictionary file is a NumPy ``.npz`` archive written without pickle. It holds two
 arrays: ``W`` (float32, shape ``(n_bins, n_components)``) and ``metadata`` (a JSON text)
 with the format name and version, the STFT settings (sample rate, ``n_fft``, hop length,
-window, spectrogram power), ``beta``, the component labels and the training provenance.
+window design, spectrogram power), the streaming latency they give, ``beta``, the
+component labels and the training provenance.
+
+Format versions: 2 (written since the asymmetric low-latency windows,
+:mod:`realtime_nmf.windows`) adds ``latency_samples`` and allows ``window:
+"asymmetric"``; version 1 files (symmetric windows only) still load.
 Files are written atomically: a crash or Ctrl-C never leaves a half-written dictionary.
 """
 
@@ -22,11 +27,14 @@ from ._atomic import atomic_write
 from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
 from .stft import streaming_latency, validate_stft_settings
+from .windows import is_asymmetric, synthesis_length
 
-__all__ = ["Dictionary", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["Dictionary", "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS"]
 
 FORMAT_NAME = "realtime_nmf.dictionary"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :meth:`Dictionary.load` reads.
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -41,7 +49,8 @@ class Dictionary:
     n_fft : int
     hop_length : int
     window : str
-        scipy window name.
+        Window design (:mod:`realtime_nmf.windows`): a window name such as ``"hann"``, or
+        ``"asymmetric"`` for the low-latency pair (latency ``2 * hop_length - 1``).
     beta : float
         Beta divergence the templates were learned with (and are solved with).
     power : float
@@ -179,7 +188,14 @@ class Dictionary:
     @property
     def latency_samples(self) -> int:
         """Algorithmic latency of the streaming engine with these STFT settings, in samples."""
-        return streaming_latency(self.n_fft, self.hop_length)
+        return streaming_latency(self.n_fft, self.hop_length, self.window)
+
+    @property
+    def latency_reason(self) -> str:
+        """What sets the latency, in words: the whole window, or the asymmetric synthesis window."""
+        if is_asymmetric(self.window):
+            return f"asymmetric windows, synthesis over the last {synthesis_length(self.window, self.n_fft, self.hop_length)} samples"
+        return "the STFT window"
 
     # ----------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
@@ -191,6 +207,7 @@ class Dictionary:
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
             "window": self.window,
+            "latency_samples": self.latency_samples,
             "beta": self.beta,
             "power": self.power,
             "labels": list(self.labels),
@@ -252,15 +269,17 @@ class Dictionary:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             raise DictionaryError(f"{what}: its metadata does not name the format {FORMAT_NAME!r}")
         version = meta.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DictionaryError(
-                f"{str(path)!r} has dictionary format version {version!r}, but this realtime_nmf reads version {FORMAT_VERSION}; "
-                "retrain it with this version or upgrade realtime_nmf"
+                f"{str(path)!r} has dictionary format version {version!r}, but this realtime_nmf reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}; retrain it with this version or upgrade realtime_nmf"
             )
+        if version == 1 and is_asymmetric(meta.get("window", defaults.WINDOW)):
+            raise DictionaryError(f"{what}: format version 1 has no asymmetric windows (it is damaged or was edited)")
         if W.dtype.kind != "f":
             raise DictionaryError(f"{what}: W has dtype {W.dtype}, expected floating point")
         try:
-            return cls(
+            dictionary = cls(
                 W=W,
                 sample_rate=meta["sample_rate"],
                 n_fft=meta["n_fft"],
@@ -275,6 +294,12 @@ class Dictionary:
             raise DictionaryError(f"{what}: its metadata lacks {exc}") from None
         except (DictionaryError, ParameterError) as exc:
             raise DictionaryError(f"dictionary {str(path)!r} is invalid: {exc}") from None
+        stored = meta.get("latency_samples")
+        if stored is not None and stored != dictionary.latency_samples:
+            raise DictionaryError(f"dictionary {str(path)!r} is invalid: it says its latency is {stored!r} samples, but its window "
+                                  f"{dictionary.window!r} with n_fft {dictionary.n_fft} and hop {dictionary.hop_length} gives "
+                                  f"{dictionary.latency_samples}; retrain it")
+        return dictionary
 
     def summary(self) -> str:
         """A few human-readable lines describing the dictionary (for ``rtnmf info``)."""
@@ -285,7 +310,8 @@ class Dictionary:
             f"STFT           n_fft {self.n_fft} ({1000 * self.n_fft / self.sample_rate:.1f} ms), hop {self.hop_length} "
             f"({1000 * self.hop_length / self.sample_rate:.1f} ms), window {self.window}, power {self.power:g}",
             f"beta           {self.beta:g} ({_beta_name(self.beta)})",
-            f"latency        {self.latency_samples} samples = {1000 * self.latency_samples / self.sample_rate:.1f} ms (algorithmic)",
+            f"latency        {self.latency_samples} samples = {1000 * self.latency_samples / self.sample_rate:.1f} ms "
+            f"(algorithmic: {self.latency_reason})",
         ]
         if any(self.labels):
             lines.append("labels         " + ", ".join(f"{i}:{self.component_name(i)}" for i in range(self.n_components)))

@@ -4,7 +4,7 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
 
     description: Heartbeat from a stethoscope; breathing and hum removed
     dictionary: heartbeat.npz     # relative to this file
-    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16}
+    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, latency_samples: 255}
                                   # written when saved; a dictionary that no longer matches is refused
     keep: 0-3,5                   # indices, ranges, labels or all
     mask: ratio                   # ratio | binary
@@ -59,7 +59,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TOP_KEYS = ("version", "description", "dictionary", "made_for", "keep", *SEPARATOR_PARAMETERS, "chain")
 #: Dictionary settings a preset records when saved and checks when loaded (a replaced
 #: dictionary file with other settings would make the kept indices meaningless).
-_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components")
+_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "latency_samples")  # latency_samples tells the window designs apart
 
 
 def user_preset_dir() -> Path:

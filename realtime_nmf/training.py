@@ -28,14 +28,30 @@ from .dictionary import Dictionary
 from .errors import ParameterError
 from .nmf import fit, initial_activations, initialize, validate_beta
 from .stft import magnitude_spectrogram, validate_stft_settings
+from .windows import ASYMMETRIC, hop_for_latency
 
 __all__ = ["learn_dictionary", "train_dictionary", "learn_labelled_dictionary", "train_labelled_dictionary", "resolve_stft_settings",
            "validate_label"]
 
 
-def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length: int | None = None, window: str = defaults.WINDOW):
-    """Fill in default ``n_fft`` (about 50 ms) and hop (a quarter of it) for ``sample_rate``, and validate."""
+def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length: int | None = None, window: str = defaults.WINDOW,
+                          latency_ms: float | None = None):
+    """Fill in default ``n_fft`` (about 50 ms) and hop (a quarter of it) for ``sample_rate``, and validate.
+
+    With ``latency_ms``, the window design is the asymmetric low-latency pair and the hop
+    the longest whose latency ``2 * hop - 1`` is at most ``latency_ms``
+    (:func:`realtime_nmf.windows.hop_for_latency`); ``n_fft`` keeps its value (the
+    frequency resolution). A hop or another window given with it is an error.
+    """
     n_fft = defaults.default_n_fft(sample_rate) if n_fft is None else n_fft
+    if latency_ms is not None:
+        if hop_length is not None:
+            raise ParameterError(f"give a latency (latency_ms={latency_ms!r}) or a hop (hop_length={hop_length!r}), not both: "
+                                 "the latency sets the hop")
+        if window not in (defaults.WINDOW, ASYMMETRIC):
+            raise ParameterError(f"latency_ms={latency_ms!r} uses the {ASYMMETRIC!r} windows; drop window={window!r}")
+        n_fft = validate_stft_settings(n_fft, 1, defaults.WINDOW)[0]
+        return validate_stft_settings(n_fft, hop_for_latency(latency_ms, sample_rate, n_fft), ASYMMETRIC)
     hop_length = defaults.default_hop_length(int(n_fft)) if hop_length is None else hop_length
     return validate_stft_settings(n_fft, hop_length, window)
 
@@ -85,6 +101,7 @@ def learn_dictionary(
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
+    latency_ms: float | None = None,
     power: float = defaults.POWER,
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
@@ -108,6 +125,9 @@ def learn_dictionary(
     n_fft, hop_length : int, optional
         Default: about 50 ms and a quarter of it (:func:`resolve_stft_settings`).
     window : str
+    latency_ms : float, optional
+        Learn with the asymmetric low-latency windows whose streaming latency is at most
+        this (the hop follows from it; :func:`resolve_stft_settings`).
     power : float
         1 for a magnitude spectrogram, 2 for power.
     sources : sequence of str
@@ -122,7 +142,7 @@ def learn_dictionary(
     iterations = _check_number("iterations", iterations, 1)
     beta = validate_beta(beta)
     sample_rate = _check_number("sample_rate", sample_rate, 1)
-    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     V, total = _joined_spectrogram(signals, sources, sample_rate, n_fft, hop_length, window, power)
     if V.shape[1] < n_components:
         raise ParameterError(
@@ -142,6 +162,7 @@ def learn_dictionary(
         "seed": seed,
         "sparsity": sparsity,
         "tolerance": tolerance,
+        "latency_ms_requested": latency_ms,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
@@ -213,6 +234,7 @@ def learn_labelled_dictionary(
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
+    latency_ms: float | None = None,
     power: float = defaults.POWER,
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
@@ -251,7 +273,7 @@ def learn_labelled_dictionary(
         See :func:`validate_label`.
     beta, iterations, tolerance, init, seed, sparsity
         See :func:`realtime_nmf.nmf.fit`; used by every step (``iterations`` each).
-    n_fft, hop_length, window, power
+    n_fft, hop_length, window, latency_ms, power
         See :func:`learn_dictionary`.
     sources : dict, optional
         Names for the provenance: ``{"target": [...], "background": [...], "mixtures": [...]}``.
@@ -274,7 +296,7 @@ def learn_labelled_dictionary(
     if target_label == background_label:
         raise ParameterError(f"target_label and background_label are both {target_label!r}; give them different names")
     sample_rate = _check_number("sample_rate", sample_rate, 1)
-    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     names = {role: [str(name) for name in (sources or {}).get(role, ())] for role in ("target", "background", "mixtures")}
     n_background = n_components - target_components
     options = dict(beta=beta, iterations=iterations, tolerance=tolerance, sparsity=sparsity)

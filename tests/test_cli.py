@@ -21,7 +21,7 @@ import soundfile as sf
 from realtime_nmf import defaults
 from realtime_nmf.cli import build_parser, main
 from realtime_nmf.dictionary import Dictionary
-from realtime_nmf.evaluate import sdr, select_components
+from realtime_nmf.evaluate import sdr, select_components, snr
 from realtime_nmf.decompose import component_signals
 from realtime_nmf.processors.separator import SEPARATOR_PARAMETERS
 
@@ -286,3 +286,25 @@ def test_bundled_presets_work_from_a_non_editable_install(tmp_path):
     folder, keep = result.stdout.splitlines()
     assert Path(folder).is_relative_to(target)
     assert keep.startswith("[")
+
+
+def test_low_latency_workflow_train_info_preset_run(clip, tmp_path, capsys, isolated_user_presets):
+    """rtnmf train --latency-ms: the asymmetric windows end to end; keep-all file mode gives the input back, aligned, exact length."""
+    dictionary_path = tmp_path / "low.npz"
+    assert main(["train", str(clip), "-o", str(dictionary_path), "--components", "8", "--iterations", "30", "--latency-ms", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "latency 31 samples = 7.75 ms (asymmetric windows, synthesis over the last 32 samples)" in out
+    d = Dictionary.load(dictionary_path)
+    assert (d.n_fft, d.hop_length, d.window, d.latency_samples) == (256, 16, "asymmetric", 31)
+    assert main(["info", str(dictionary_path)]) == 0
+    assert "latency        31 samples = 7.8 ms (algorithmic: asymmetric windows" in capsys.readouterr().out
+    assert main(["preset", "new", "low", "--dictionary", str(dictionary_path), "--keep", "all"]) == 0
+    assert main(["info", "low"]) == 0
+    assert "latency        31 samples = 7.8 ms" in capsys.readouterr().out
+    output = tmp_path / "all.wav"
+    assert main(["run", "--preset", "low", "--input", str(clip), "--output", str(output), "--block-size", "333"]) == 0
+    x, _ = sf.read(str(clip), dtype="float32")
+    y, _ = sf.read(str(output), dtype="float32")
+    assert y.shape == x.shape and snr(x, y) > 60.0  # latency compensated: the input itself
+    assert main(["train", str(clip), "-o", str(tmp_path / "bad.npz"), "--latency-ms", "8", "--hop-length", "32"]) == 1
+    assert "not both" in capsys.readouterr().err

@@ -153,3 +153,16 @@ def test_bundled_presets_work_on_the_demo_recording():
         after = sdr(parts[target][half:], y[half:])
         assert after > before + 3.0, (name, before, after)
         assert np.isfinite(y).all()
+
+
+def test_a_preset_knows_its_window_design(small_dictionary, tmp_path):
+    """made_for records the latency, so a low-latency dictionary replaced by a symmetric one of the same sizes is caught."""
+    low = dataclasses.replace(small_dictionary, window="asymmetric")
+    path = low.save(tmp_path / "low.npz")
+    preset = Preset(name="low", dictionary_path=path, keep="0-2")
+    saved = preset.save(tmp_path / "low.yaml")
+    assert "latency_samples: 127" in saved.read_text()
+    assert load_preset(saved).latency == 127
+    small_dictionary.save(path)  # the same n_fft, hop and components, the Hann window: latency 255
+    with pytest.raises(PresetError, match="latency_samples 127"):
+        load_preset(saved)

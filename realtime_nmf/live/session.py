@@ -396,7 +396,8 @@ class LiveSession:
         return LiveSummary(
             seconds=self._stopped_at, device_rate=self.device_rate, processing_rate=self.engine.processing_rate, block_size=self.block_size,
             algorithmic_ms=1000.0 * self.engine.chain.latency / self.engine.processing_rate,
-            resampling_ms=1000.0 * self.engine.resampling_delay / self.device_rate, block_ms=1000.0 * block / self.device_rate,
+            resampling_ms=1000.0 * self.engine.resampling_delay / self.device_rate, resampler=self.engine.resampler_name,
+            block_ms=1000.0 * block / self.device_rate,
             input_ms=1000.0 * input_latency, output_ms=1000.0 * output_latency, loads=stats.loads(), durations_us=1e6 * stats.durations[:n].copy(),
             input_overflows=stats.input_overflows, output_underflows=stats.output_underflows, errors=stats.errors, last_error=stats.last_error,
             underruns=stats.underruns, lost_blocks=sum(r.lost_blocks for r in self.engine.recorders + self.engine.input_recorders),

@@ -72,6 +72,7 @@ class LiveSummary:
     events: list = field(default_factory=list)
     engine_delay: float = 0.0  # device samples: algorithmic + resampling
     pace: float = float("nan")
+    resampler: str = ""  # which streaming resampler ran, when the rates differ
     recordings: list = field(default_factory=list)  # RecordingResult
     end: str = "quit"  # "duration", "end of input", "quit", "interrupted", "device lost", "recording failed"
     device_lost: str | None = None  # why the device counts as lost ("no audio for 1.0 s")
@@ -113,13 +114,14 @@ class LiveSummary:
 
     def text(self) -> str:
         p = (lambda a, q: float(np.percentile(a, q)) if a.size else float("nan"))
-        resampled = f", processing at {self.processing_rate} Hz (resampled in the stream)" if self.device_rate != self.processing_rate else ""
+        how = f", {self.resampler}" if self.resampler else ""
+        resampled = f", processing at {self.processing_rate} Hz (resampled in the stream{how})" if self.device_rate != self.processing_rate else ""
         block = f"blocks of {self.block_size}" if self.block_size else "blocks chosen by the host"
         ending = {"interrupted": " (stopped by Ctrl-C or a signal)", "device lost": " (the audio device was lost)",
                   "recording failed": " (stopped: the output could not be written)"}.get(self.end, "")
         lines = [
             f"live run: {self.seconds:.1f} s at {self.device_rate} Hz, {block}{resampled}, pace {self.pace:.3f}x real time{ending}",
-            f"latency:  {self.total_latency_ms:.1f} ms = {self.algorithmic_ms:.1f} algorithmic (STFT window) + {self.resampling_ms:.1f} resampling"
+            f"latency:  {self.total_latency_ms:.1f} ms = {self.algorithmic_ms:.1f} algorithmic (synthesis window) + {self.resampling_ms:.1f} resampling"
             f" + {self.block_ms:.1f} block + {self.input_ms:.1f} input + {self.output_ms:.1f} output (PortAudio); "
             f"the engine delays by {self.engine_delay:.1f} samples",
             f"callback: p50 {100 * p(self.loads, 50):.1f} %, p99 {100 * p(self.loads, 99):.1f} %, max {100 * (self.loads.max() if self.loads.size else 0):.1f} % "

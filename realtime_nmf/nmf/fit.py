@@ -77,6 +77,11 @@ def initialize(V: np.ndarray, n_components: int, *, init: str = defaults.INIT, s
         return W.astype(V.dtype), H.astype(V.dtype)
     if init != "nndsvda":
         raise ParameterError(f"init={init!r} is not known; use 'nndsvda' or 'random'")
+    if n_components > min(n_bins, n_frames):
+        raise ParameterError(
+            f"n_components={n_components} is more than the {n_bins} frequency bins x {n_frames} frames allow with init='nndsvda' "
+            f"(at most {min(n_bins, n_frames)}); use fewer components, a larger n_fft, or init='random'"
+        )
     U, S, Vt = _randomized_svd(V, n_components, rng)
     W = np.zeros((n_bins, n_components), dtype=np.float64)
     H = np.zeros((n_components, n_frames), dtype=np.float64)

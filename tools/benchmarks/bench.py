@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory] [--markdown FILE]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|routes|training|memory] [--markdown FILE]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
-    parser.add_argument("--only", choices=("engine", "training", "memory"), help="run one part of the table")
+    parser.add_argument("--only", choices=("engine", "routes", "training", "memory"), help="run one part of the table")
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the tables to FILE as Markdown, with the command, machine and date (docs/generated/bench.md)")
     args = parser.parse_args(argv)
@@ -453,11 +453,16 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("tools.benchmarks.bench", sys.argv[1:] if argv is None else argv)
     repeats = 2 if args.quick else 5
     training_repeats = 1 if args.quick else 3
-    parts = {args.only} if args.only else {"engine", "training"} | (set() if args.skip_memory else {"memory"})
+    parts = {args.only} if args.only else {"engine", "routes", "training"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
         for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
             report_engine(report, setup, repeats, args.quick)
+        if "routes" in parts:  # every route side by side, and the live callback at low latency (routes.py)
+            from . import routes
+
+            routes.route_rows(report, args.quick)
+            routes.live_rows(report, args.quick)
         if "training" in parts:
             report_training(report, args.quick, training_repeats)
     if "memory" in parts:

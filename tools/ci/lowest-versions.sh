@@ -3,7 +3,7 @@
 #   bash tools/ci/lowest-versions.sh [pytest arguments]
 #
 # Makes a throwaway venv (no system site packages) with $PYTHON (default: python), installs the
-# package with its test extra under the exact pins of tools/ci/lowest-requirements.txt (from
+# package with its test and docs extras under the exact pins of tools/ci/lowest-requirements.txt (from
 # wheels, except the two pure-Python sdists that have none), prints what got installed, checks
 # that each lower bound in pyproject.toml equals its pin, then runs the test suite there. Exits
 # non-zero when anything fails. The system packages the live and browser tests need
@@ -20,7 +20,7 @@ trap 'rm -rf "$venv"' EXIT
 echo "lowest versions: installing into a fresh venv with $("$venv/bin/python" --version)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   --only-binary :all: --no-binary fast_bss_eval,mir_eval \
-  -c tools/ci/lowest-requirements.txt -e ".[test]"
+  -c tools/ci/lowest-requirements.txt -e ".[test,docs]"
 "$venv/bin/python" -m pip freeze --disable-pip-version-check --exclude-editable
 "$venv/bin/python" -m pip check --disable-pip-version-check
 
@@ -48,7 +48,7 @@ with open("tools/ci/lowest-requirements.txt") as f:
             name, pinned = line.split("==")
             pins[canonicalize_name(name)] = Version(pinned)
 problems = []
-declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+declared = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
 for text in declared:
     req = Requirement(text)
     name = canonicalize_name(req.name)
