@@ -30,6 +30,10 @@ from .errors import ParameterError
 from .ringbuffer import SampleFifo
 from .windows import analysis_window, synthesis_length, synthesis_window, validate_window_design, window_latency
 
+#: Samples beyond this magnitude (+120 dB above full scale) are not audio: the streaming STFT treats
+#: them like NaN and Inf, as silence, so that no spectrum or activation overflows.
+LOUDEST_SAMPLE = 1e6
+
 __all__ = [
     "analysis_window",
     "synthesis_window",
@@ -237,8 +241,10 @@ class StreamingSTFT:
     an output that does not.
 
     All buffers are allocated here; :meth:`process` allocates nothing apart from what the
-    FFT calls need. NaN and Inf input samples are replaced by zeros when the frame that
-    holds them is analysed (counted in ``nonfinite_frames``), so a burst of them silences
+    FFT calls need. NaN and Inf input samples, and samples beyond :data:`LOUDEST_SAMPLE`
+    (+120 dB above full scale: not audio, and enough to overflow a spectrum), are replaced
+    by zeros as they arrive (counted in ``nonfinite_samples``, and the frames that hold
+    them in ``nonfinite_frames``); checking a block costs two reductions. So a burst of them silences
     at most one window of output and never poisons the state.
 
     Parameters
@@ -295,6 +301,9 @@ class StreamingSTFT:
         self._fifo.keep_last(0)
         self._fifo.write_zeros(self.hop_length - 1)
         self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
+        self._samples_in = 0  # samples fed since the reset
+        self._last_bad_frame = -1  # the last frame counted in nonfinite_frames
+        self.nonfinite_samples = 0
         self.frames_processed = 0
         self.nonfinite_frames = 0
 
@@ -307,12 +316,6 @@ class StreamingSTFT:
     def _run_frames(self, g: int) -> None:
         C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
         frames = self._window_frames(g)
-        if not np.isfinite(frames.sum()):
-            # NaN or Inf in the input: replace them by zeros for good and count the frames
-            bad = ~np.isfinite(frames).all(axis=1)
-            self.nonfinite_frames += int(bad.reshape(g, C).any(axis=1).sum())
-            np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-            frames = self._window_frames(g)
         spectra = self._spectra[: g * C]
         _rfft(frames, spectra)
         self.spectral_fn(spectra, self.frames_processed)
@@ -335,6 +338,19 @@ class StreamingSTFT:
         self._filled -= done
         self.frames_processed += g
 
+    def _silence(self, chunk: np.ndarray) -> None:
+        """Zero the NaN, Inf and too loud samples of ``chunk`` (just fed) and count them and their frames (rare: it allocates)."""
+        bad = ~(np.abs(chunk) <= LOUDEST_SAMPLE)
+        self.nonfinite_samples += int(np.count_nonzero(bad))
+        chunk[bad] = 0.0
+        # frame m holds stream samples m * hop - lead .. m * hop - lead + n_fft - 1: count each frame holding one once
+        s = self._samples_in + np.flatnonzero(bad.any(axis=1))
+        first = -((self.n_fft - self._lead - 1 - s) // self.hop_length)  # ceil((s + lead - n_fft + 1) / hop)
+        last = (s + self._lead) // self.hop_length
+        before = np.maximum.accumulate(np.concatenate(([self._last_bad_frame], last[:-1])))
+        self.nonfinite_frames += int(np.maximum(0, last - np.maximum(first, before + 1) + 1).sum())
+        self._last_bad_frame = int(last.max())
+
     def process(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Feed ``block`` and write the same number of output samples to ``out``.
 
@@ -356,7 +372,11 @@ class StreamingSTFT:
             room = (B - self.frames_processed % B) * hop - self._filled
             n = min(n_samples - position, room)
             start = self._lead + self._filled
-            self._input[start : start + n] = block[position : position + n]
+            chunk = self._input[start : start + n]
+            chunk[...] = block[position : position + n]
+            if not (-LOUDEST_SAMPLE <= chunk.min() and chunk.max() <= LOUDEST_SAMPLE):  # NaN fails both comparisons
+                self._silence(chunk)
+            self._samples_in += n
             self._filled += n
             complete = self._filled // hop
             if complete:

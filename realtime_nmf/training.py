@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import re
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -24,7 +23,7 @@ import numpy as np
 from . import defaults
 from ._version import __version__
 from .audio import audio_info, check_finite, load
-from .dictionary import Dictionary
+from .dictionary import Dictionary, validate_label
 from .errors import ParameterError
 from .nmf import fit, initial_activations, initialize, validate_beta
 from .stft import magnitude_spectrogram, validate_stft_settings
@@ -197,18 +196,6 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
 
 # --------------------------------------------------------------------------------------
 # labelled (supervised and semi-supervised) dictionaries
-
-
-def validate_label(label, what: str = "label") -> str:
-    """Return ``label`` if it can name components in a selection (``--keep heart``), else raise.
-
-    A label starts with a letter and holds letters, digits, ``_`` and ``-``; ``all`` is
-    reserved (it keeps every component).
-    """
-    if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", label) or label == "all":
-        raise ParameterError(f"{what}={label!r} must start with a letter and hold only letters, digits, '_' and '-' "
-                             "(and not be 'all'), e.g. heart")
-    return label
 
 
 def _nonempty(signals: Iterable[np.ndarray]):

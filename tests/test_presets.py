@@ -127,7 +127,9 @@ def test_lookup_by_path_then_user_folder_then_bundled(dictionary_file, isolated_
 def test_new_preset_copies_the_dictionary_into_the_user_folder(dictionary_file, isolated_user_presets):
     preset = new_preset("mine", dictionary_file, "heart", description="two heart components")
     assert preset.path == isolated_user_presets / "mine.yaml"
-    assert (isolated_user_presets / "mine.npz").read_bytes() == dictionary_file.read_bytes()
+    copy = preset.dictionary_path  # content-addressed: mine.<16 hex digits of its SHA-256>.npz
+    assert copy.parent == isolated_user_presets and copy.name.startswith("mine.") and len(copy.name) == len("mine..npz") + 16
+    assert copy.read_bytes() == dictionary_file.read_bytes()
     dictionary_file.unlink()  # the preset keeps working without the original
     assert load_preset("mine").keep_indices == [0, 1]
 

@@ -2,12 +2,13 @@
 
 Each subcommand's parser sits beside its command, one module per topic: ``train``,
 ``audition``, ``presets`` (``preset new``, ``presets``, ``info``), ``run`` (``run``,
-``devices``), ``evaluate``, ``demo``.
+``devices``), ``batch``, ``evaluate``, ``demo``.
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
-(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
-any output file; a lost audio device gives 3 and an output that could not be written
-completely 4 (:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``).
+(2 for malformed arguments); Ctrl-C, SIGTERM or SIGHUP ends it with status 130 after
+finalising any output file (an interrupted file ``run`` keeps its output as ``NAME.partial.EXT``);
+a lost audio device gives 3 and an output that could not be written completely 4
+(:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 
 from .._version import __version__
 from ..errors import ExitCode, IncompleteOutputError, RealtimeNMFError
-from . import audition, demo, evaluate, presets, run, train
+from . import audition, batch, demo, evaluate, presets, run, train
 from .audition import AUDITION_ORDERS
 from .common import exit_now, on_sigterm
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     audition.add_parser(commands)
     presets.add_parsers(commands)
     run.add_parsers(commands)
+    batch.add_parser(commands)
     evaluate.add_parser(commands)
     demo.add_parser(commands)
     return parser
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # a closed terminal ends a run like SIGTERM
+    previous = {name: signal.signal(getattr(signal, name), on_sigterm) for name in names}
     try:
         status = args.func(args)
     except IncompleteOutputError as exc:
@@ -62,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     except RealtimeNMFError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
         status = ExitCode.USER_ERROR
+    except MemoryError:
+        print("rtnmf: error: not enough memory for this; use shorter audio, fewer components or a smaller n_fft", file=sys.stderr)
+        status = ExitCode.USER_ERROR
     except KeyboardInterrupt:
         print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
         status = ExitCode.INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
     devices = sys.modules.get(f"{__package__.rpartition('.')[0]}.live.devices")
     if devices is not None and devices.portaudio_stuck():
         exit_now(status)  # a PortAudio call never returned (a hung sound server): a normal exit would wait for it

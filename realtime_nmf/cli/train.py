@@ -50,6 +50,7 @@ def add_parser(commands) -> None:
 
 
 def command(args) -> int:
+    from ..dictionary import check_dictionary_output
     from ..training import train_dictionary, train_labelled_dictionary
 
     labelled = bool(args.target)
@@ -63,6 +64,7 @@ def command(args) -> int:
                                            ("--background-label", args.background_label)) if value is not None]
         if stray:
             raise RealtimeNMFError(f"{stray[0]} is for labelled training; give --target FILE (and --background FILE) too")
+    check_dictionary_output(args.output)  # a bad -o fails now, not after the training
     options = dict(n_components=args.n_components, beta=args.beta, iterations=args.iterations, tolerance=args.tolerance,
                    n_fft=args.n_fft, hop_length=args.hop_length, latency_ms=args.latency_ms, init=args.init, seed=args.seed,
                    sparsity=args.sparsity)

@@ -190,14 +190,14 @@ def _help(session, stdin) -> str:
 
 
 class _Signals:
-    """SIGINT and SIGTERM: raise KeyboardInterrupt while starting, only set a flag while running and stopping."""
+    """SIGINT, SIGTERM and SIGHUP: raise KeyboardInterrupt while starting, only set a flag while running and stopping."""
 
     def __init__(self):
         self.received: str | None = None
         self.raising = True
         self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):  # SIGHUP: the terminal closed
                 if signum is not None:
                     self._previous[signum] = signal.signal(signum, self._handle)
 

@@ -144,10 +144,17 @@ class NMFSeparator(Processor):
         self._h.fill(0)
         self.frames = 0
         self.updates = 0
+        self._overflow_frames = 0
 
     @property
     def nonfinite_frames(self) -> int:
-        return self._stft.nonfinite_frames if self.n_channels is not None else 0
+        """Frames that held NaN, Inf or absurdly loud input samples, or whose activations overflowed, since the last reset."""
+        return self._stft.nonfinite_frames + self._overflow_frames if self.n_channels is not None else 0
+
+    @property
+    def nonfinite_samples(self) -> int:
+        """Input samples that were NaN, Inf or beyond ±1e6, treated as silence, since the last reset."""
+        return self._stft.nonfinite_samples if self.n_channels is not None else 0
 
     @property
     def activations(self) -> np.ndarray:
@@ -165,12 +172,21 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
-        # no earlier frame in this slot yet: cold start
+        # magnitudes finite: the STFT silences NaN, Inf and samples beyond +120 dBFS; no earlier frame in this slot yet: cold start
         self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
                            flat_share=self.params["flat_start"])
         self.updates += self._solver.solve(magnitude, h)
+        if not np.isfinite(h.max()):  # loud spectra that overflowed inside the updates (power 2 with a large beta): silence
+            self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
+
+    def _silence(self, bad: np.ndarray, magnitude: np.ndarray, spectra: np.ndarray, h: np.ndarray) -> None:
+        """Treat the rows ``bad`` as silent frames; their activations restart from the floor (rare path: it allocates)."""
+        magnitude[bad] = 0.0
+        spectra[bad] = 0.0
+        h[bad] = self._solver.eps
+        self._overflow_frames += int(np.count_nonzero(bad))
 
     # ---------------------------------------------------------------------------------
     def separate_offline(self, audio: np.ndarray) -> np.ndarray:
