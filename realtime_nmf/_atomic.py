@@ -129,7 +129,8 @@ def check_distinct_paths(outputs: dict, inputs: dict | None = None) -> None:
     for i, (what, path) in enumerate(outs):
         for source, source_path in ins:
             if _same_file(path, source_path):
-                raise OutputError(f"{what} {show_path(path)} is the file {source} reads; writing it would destroy it: give another file name")
+                raise OutputError(f"{what} {show_path(path)} is the input file ({source}) under this or another name; "
+                                  "writing it would destroy it: choose another name")
         for other, other_path in outs[:i]:
             if _same_file(path, other_path):
                 raise OutputError(f"{other} and {what} both name {show_path(path)}; one would overwrite the other: give two file names")

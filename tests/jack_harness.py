@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,7 +68,27 @@ def _launch_jackd(name: str, log_path) -> subprocess.Popen:
             _terminate(process)
             raise RuntimeError(f"PortAudio does not see the JACK server: {open(log_path).read()}")
         time.sleep(0.2)
+    if process.poll() is not None:  # what answered was another live server of this name
+        raise RuntimeError(f"jackd {name} exited: {open(log_path).read()}")
     return process
+
+
+def _launch_named(prefix: str, folder) -> tuple[str, subprocess.Popen]:
+    """Start jackd under the first free name of ``PREFIX-0`` .. ``PREFIX-3``.
+
+    libjack's machine-wide registry holds eight servers. A server that dies without
+    stopping (SIGKILL, or a test session killed at its time limit) leaves its entry behind,
+    and jackd reclaims such an entry only for a server of the same name; fixed names
+    keep the leftovers of earlier runs reusable instead of filling the registry.
+    """
+    errors = []
+    for k in range(4):
+        name = f"{prefix}-{k}"
+        try:
+            return name, _launch_jackd(name, folder / f"{name}.log")
+        except RuntimeError as exc:  # a live server of that name (another test session): try the next one
+            errors.append(str(exc))
+    raise RuntimeError("no JACK server name was free: " + " | ".join(errors))
 
 
 def _terminate(process: subprocess.Popen, timeout: float = 10.0) -> bool:
@@ -90,9 +111,8 @@ def start_jack_server(log_path) -> subprocess.Popen:
     Sets ``JACK_DEFAULT_SERVER`` (and friends) in ``os.environ`` so that PortAudio,
     JACK-Client and child processes use it. Raises RuntimeError if it does not come up.
     """
-    name = f"rtnmf-test-{os.getpid()}"
+    name, process = _launch_named("rtnmf-test", Path(log_path).parent)
     os.environ.update(jack_env(name))
-    process = _launch_jackd(name, log_path)
     if "sounddevice" in sys.modules:  # PortAudio looks for JACK only when it initialises
         sd = sys.modules["sounddevice"]
         sd._terminate()
@@ -146,14 +166,10 @@ class PrivateJackServer:
     frees the entry, and deletes the semaphores of this name.
     """
 
-    _count = 0
-
     def __init__(self, folder):
-        PrivateJackServer._count += 1
-        self.name = f"rtnmf-private-{os.getpid()}-{PrivateJackServer._count}"
         self.folder = folder
+        self.name, self.process = _launch_named("rtnmf-private", folder)
         self.env = dict(os.environ, **jack_env(self.name))
-        self.process = _launch_jackd(self.name, folder / f"{self.name}.log")
         self.killed = False
 
     def kill(self) -> None:

@@ -112,11 +112,11 @@ def test_exit_codes_are_distinct_and_documented(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--preset", "heartbeat"], "use headphones and pass --allow-feedback, or --output FILE"),
-    (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "{clip}"], "--output '{clip}' is the file --input reads"),
+    (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "{clip}"], "--output '{clip}' is the input file (--input) under this or another name"),
     (["run", "--preset", "heartbeat", "--record", "x.wav", "--record-input", "x.wav", "--allow-feedback"],
      "--record and --record-input both name 'x.wav'"),
     (["run", "--preset", "heartbeat", "--input", "mic", "--output", "x.wav", "--record", "./x.wav"], "--output and --record both name"),
-    (["run", "--preset", "{preset}", "--input", "mic", "--output", "{preset}"], "is the file --preset"),
+    (["run", "--preset", "{preset}", "--input", "mic", "--output", "{preset}"], "is the input file (--preset mine)"),
     (["run", "--preset", "heartbeat", "--input-channels", "0", "--allow-feedback"], "--input-channels '0' must list channels counted from 1"),
     (["run", "--preset", "heartbeat", "--input", "{clip}", "--output", "o.wav", "--input-channels", "1"], "--input-channels is for live runs"),
     (["train", "{clip}", "-o", "d.npz", "--threads", "many"], None),

@@ -57,7 +57,7 @@ def command(args) -> int:
         inputs = {"--input": None if _is_microphone(args.input) else args.input}
         for preset in presets:
             inputs[f"--preset {preset.name}"] = preset.path
-            inputs[f"the dictionary of preset {preset.name}"] = preset.dictionary_path
+            inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
         check_distinct_paths({"--output": args.output, "--record": args.record, "--record-input": args.record_input}, inputs)
         if not _is_microphone(args.input) and args.output is not None:
             return _run_file(args, presets)

@@ -107,7 +107,7 @@ class LiveSession:
         inputs = {"--input": o.input_file}
         for preset in self.presets:
             inputs[f"--preset {preset.name}"] = preset.path
-            inputs[f"the dictionary of preset {preset.name}"] = preset.dictionary_path
+            inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
         check_distinct_paths({"--output": o.output_file, "--record": o.record, "--record-input": o.record_input}, inputs)
         use_input, use_output = o.input_file is None, o.output_file is None
         if use_input and use_output and not o.allow_feedback:
