@@ -37,7 +37,7 @@ from . import defaults
 from ._atomic import StagedFile, check_writable_folder, partial_path
 from ._files import check_input_file, quiet_stderr, show_path
 from ._values import duration_text, format_size
-from .errors import AudioFileError, OutputError, ParameterError
+from .errors import AudioFileError, IncompleteOutputError, OutputError, ParameterError
 from .resample import resample
 
 __all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "BlockReader", "AudioWriter", "write", "check_finite", "MAX_LOAD_SAMPLES",
@@ -367,7 +367,7 @@ class AudioWriter:
         try:
             self._file.write(block)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"cannot write {show_path(self.path)} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot write {show_path(self.path)} (disk full?): {exc}") from None
         self.samples_written += block.shape[0]
 
     def finish(self) -> Path:
@@ -390,7 +390,7 @@ class AudioWriter:
             self._staged.commit(target)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()
-            raise OutputError(f"cannot finish {show_path(target)} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot finish {show_path(target)} (disk full?): {exc}") from None
         self.final_path = target
         return target
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from .. import defaults
-from ..errors import RealtimeNMFError
-from .common import progress_bar
+from .._threads import blas_threads
+from ..errors import ExitCode, RealtimeNMFError, exit_code_table
+from .common import exit_now, progress_bar
 
 
 def add_parsers(commands) -> None:
     p = commands.add_parser("run", help="separate live audio or a file through the streaming engine",
-                            description="Run a preset's chain live (microphone to speakers, by default) or over a file, block by block.")
+                            description="Run a preset's chain live (microphone to speakers, by default) or over a file, block by block.",
+                            epilog="exit status:\n" + exit_code_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", required=True, action="append", metavar="NAME|FILE.yaml",
                    help="preset name or file; repeat to switch between presets live with the n/p keys")
     p.add_argument("--input", default=None, metavar="FILE|mic", help="audio file to separate, or 'mic' (default: the microphone)")
@@ -27,6 +30,13 @@ def add_parsers(commands) -> None:
     p.add_argument("--record-input", default=None, metavar="FILE", help="live: also write the raw input to FILE")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="live: stop after S seconds (default: until Ctrl-C or q)")
     p.add_argument("--latency", default="low", metavar="low|high|SECONDS", help="live: PortAudio latency setting (default low)")
+    p.add_argument("--input-channels", default=None, metavar="LIST",
+                   help="live: input channels to separate, counted from 1, e.g. 1 (a mono stethoscope on a 2-in interface) or 1,2 "
+                        "(default: the first two); with --input FILE, the file's channels")
+    p.add_argument("--output-channels", default=None, metavar="LIST",
+                   help="live: speaker channels to play on, counted from 1 (default: the first two); a mono input plays on all of them")
+    p.add_argument("--allow-feedback", action="store_true",
+                   help="live: allow microphone to speakers (use headphones: a microphone near speakers feeds back)")
     p.add_argument("--quiet", action="store_true", help="live: no status line")
     p.set_defaults(func=command)
 
@@ -39,12 +49,19 @@ def _is_microphone(value) -> bool:
 
 
 def command(args) -> int:
+    from .._atomic import check_distinct_paths
     from ..presets import load_preset
 
-    presets = [load_preset(name) for name in args.preset]
-    if not _is_microphone(args.input) and args.output is not None:
-        return _run_file(args, presets)
-    return _run_live(args, presets)
+    with blas_threads(1):  # one BLAS thread: the audio callback must not wait for helper threads (see realtime_nmf._threads)
+        presets = [load_preset(name) for name in args.preset]
+        inputs = {"--input": None if _is_microphone(args.input) else args.input}
+        for preset in presets:
+            inputs[f"--preset {preset.name}"] = preset.path
+            inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
+        check_distinct_paths({"--output": args.output, "--record": args.record, "--record-input": args.record_input}, inputs)
+        if not _is_microphone(args.input) and args.output is not None:
+            return _run_file(args, presets)
+        return _run_live(args, presets)
 
 
 def _run_file(args, presets) -> int:
@@ -55,7 +72,9 @@ def _run_file(args, presets) -> int:
     if len(presets) > 1:
         print(f"note: file mode uses the first preset ({preset.name}); several presets are for switching live", file=sys.stderr)
     live_only = [flag for flag, value in (("--record", args.record), ("--record-input", args.record_input), ("--duration", args.duration),
-                                          ("--input-device", args.input_device), ("--output-device", args.output_device)) if value is not None]
+                                          ("--input-device", args.input_device), ("--output-device", args.output_device),
+                                          ("--input-channels", args.input_channels), ("--output-channels", args.output_channels),
+                                          ("--allow-feedback", args.allow_feedback or None)) if value is not None]
     if live_only:
         raise RealtimeNMFError(f"{live_only[0]} is for live runs; with --input FILE and --output FILE the whole file is processed")
     chain = preset.build()
@@ -74,7 +93,7 @@ def _run_file(args, presets) -> int:
         held = (f"{stats.output_path} holds the first {seconds:.1f} s of {info.duration:.1f} s" if stats.output_path
                 else "nothing was processed yet")
         print(f"interrupted: {held}; {left}", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     print(f"wrote {stats.output_path}: {seconds:.2f} s, {stats.n_channels} channel(s) at {stats.input_rate} Hz, "
           f"{stats.realtime_factor:.0f}x real time, latency compensated ({chain.latency} samples = "
           f"{1000 * chain.latency / rate:.1f} ms at {rate} Hz)")
@@ -117,12 +136,16 @@ def _parse_latency(value: str):
 
 def _run_live(args, presets) -> int:
     from ..live import LiveOptions, run_live
+    from ..live.devices import parse_channels, release
 
     if args.duration is not None and not args.duration > 0:
         raise RealtimeNMFError(f"--duration {args.duration} must be a positive number of seconds")
     if args.block_size is not None and args.block_size < 0:
         raise RealtimeNMFError(f"--block-size {args.block_size} must be 0 (let the audio host choose) or a positive number of samples")
     options = LiveOptions(
+        input_channels=parse_channels(args.input_channels, "--input-channels"),
+        output_channels=parse_channels(args.output_channels, "--output-channels"),
+        allow_feedback=args.allow_feedback,
         input_device=args.input_device,
         output_device=args.output_device,
         input_file=None if _is_microphone(args.input) else args.input,
@@ -136,7 +159,14 @@ def _run_live(args, presets) -> int:
     )
     summary = run_live(presets, options)
     print(summary.text())
-    return 0
+    for problem in summary.problems():
+        print(f"rtnmf: error: {problem}", file=sys.stderr)
+    # Every file is finalised and the summary printed: end now. After a lost device PortAudio would hang the
+    # interpreter's exit; otherwise it is let go (bounded) and the slow teardown of the interpreter is skipped.
+    if summary.released and not summary.device_lost:
+        release()
+    exit_now(summary.exit_code)
+    return summary.exit_code  # not reached
 
 
 def command_devices(args) -> int:

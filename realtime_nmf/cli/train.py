@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import defaults
 from ..errors import RealtimeNMFError
-from .common import progress_bar
+from .._threads import blas_threads
+from .common import progress_bar, threads_argument
 
 
 def add_parser(commands) -> None:
@@ -32,6 +33,8 @@ def add_parser(commands) -> None:
     p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
     p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
+    p.add_argument("--threads", type=threads_argument, default=1, metavar="N",
+                   help="BLAS threads (default 1; 0 = one per core, which is faster only on idle cores)")
     g = p.add_argument_group("labelled training (supervised / semi-supervised NMF)",
                              "Learn target templates from target-only clips and background templates from background-only clips "
                              "and/or from the CLIPs (mixtures, target templates held fixed); components are labelled, so a "
@@ -66,7 +69,7 @@ def command(args) -> int:
                    n_fft=args.n_fft, hop_length=args.hop_length, latency_ms=args.latency_ms, init=args.init, seed=args.seed,
                    sparsity=args.sparsity)
     steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
-    with progress_bar(args.iterations * steps, "it", "training") as bar:
+    with blas_threads(args.threads), progress_bar(args.iterations * steps, "it", "training") as bar:
         def progress(iteration, divergence):
             bar.update(iteration - bar.n)
             bar.set_postfix(divergence=f"{divergence:.5g}")
