@@ -3,12 +3,15 @@
 A dictionary file is a NumPy ``.npz`` archive written without pickle. It holds two
 arrays: ``W`` (float32, shape ``(n_bins, n_components)``) and ``metadata`` (a JSON text)
 with the format name and version, the STFT settings (sample rate, ``n_fft``, hop length,
-window, spectrogram power), ``beta``, the component labels and the training provenance.
-Files are written atomically: a crash or Ctrl-C never leaves a half-written dictionary.
+window, spectrogram power), ``beta``, the component labels, the training provenance and
+the dictionary's fingerprint (:attr:`Dictionary.fingerprint`, checked when the file is
+read). Files are written atomically: a crash or Ctrl-C never leaves a half-written
+dictionary.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -23,10 +26,12 @@ from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
 from .stft import streaming_latency, validate_stft_settings
 
-__all__ = ["Dictionary", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["Dictionary", "FORMAT_NAME", "FORMAT_VERSION", "FINGERPRINT_DIGITS"]
 
 FORMAT_NAME = "realtime_nmf.dictionary"
 FORMAT_VERSION = 1
+#: Hexadecimal digits of :attr:`Dictionary.fingerprint` (64 bits of a SHA-256).
+FINGERPRINT_DIGITS = 16
 
 
 @dataclass
@@ -177,6 +182,24 @@ class Dictionary:
         return index
 
     @property
+    def fingerprint(self) -> str:
+        """A content hash of the templates and the STFT settings they belong to.
+
+        The first :data:`FINGERPRINT_DIGITS` hexadecimal digits of the SHA-256 of the
+        settings that give an index its meaning (sample rate, ``n_fft``, hop length,
+        window, spectrogram power, the shape of ``W``) and of ``W`` itself (float32,
+        little-endian, row-major). Two dictionaries share a fingerprint only when every
+        component is the same template: a preset stores it and refuses a dictionary
+        file that was retrained or replaced since (:func:`realtime_nmf.presets.load_preset`).
+        Labels, ``beta`` and the provenance do not enter it.
+        """
+        settings = {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length, "window": self.window,
+                    "power": self.power, "shape": list(self.W.shape)}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8"))
+        digest.update(np.ascontiguousarray(self.W, dtype="<f4").tobytes())
+        return digest.hexdigest()[:FINGERPRINT_DIGITS]
+
+    @property
     def latency_samples(self) -> int:
         """Algorithmic latency of the streaming engine with these STFT settings, in samples."""
         return streaming_latency(self.n_fft, self.hop_length)
@@ -195,6 +218,7 @@ class Dictionary:
             "power": self.power,
             "labels": list(self.labels),
             "provenance": self.provenance,
+            "fingerprint": self.fingerprint,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -230,6 +254,9 @@ class Dictionary:
         if path.is_dir():
             raise DictionaryError(f"{str(path)!r} is a folder, not a dictionary file (.npz)")
         what = f"{str(path)!r} is not a realtime_nmf dictionary"
+        foreign = _foreign_file(path)
+        if foreign:
+            raise DictionaryError(f"{what}: {foreign}")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 names = set(archive.files)
@@ -260,7 +287,7 @@ class Dictionary:
         if W.dtype.kind != "f":
             raise DictionaryError(f"{what}: W has dtype {W.dtype}, expected floating point")
         try:
-            return cls(
+            dictionary = cls(
                 W=W,
                 sample_rate=meta["sample_rate"],
                 n_fft=meta["n_fft"],
@@ -275,6 +302,13 @@ class Dictionary:
             raise DictionaryError(f"{what}: its metadata lacks {exc}") from None
         except (DictionaryError, ParameterError) as exc:
             raise DictionaryError(f"dictionary {str(path)!r} is invalid: {exc}") from None
+        stored = meta.get("fingerprint")
+        if stored is not None and stored != dictionary.fingerprint:
+            raise DictionaryError(
+                f"dictionary {str(path)!r} does not match the fingerprint saved with it ({stored!r}, its content gives "
+                f"{dictionary.fingerprint!r}): the file was altered after it was written; restore it or train it again"
+            )
+        return dictionary
 
     def summary(self) -> str:
         """A few human-readable lines describing the dictionary (for ``rtnmf info``)."""
@@ -286,6 +320,7 @@ class Dictionary:
             f"({1000 * self.hop_length / self.sample_rate:.1f} ms), window {self.window}, power {self.power:g}",
             f"beta           {self.beta:g} ({_beta_name(self.beta)})",
             f"latency        {self.latency_samples} samples = {1000 * self.latency_samples / self.sample_rate:.1f} ms (algorithmic)",
+            f"fingerprint    {self.fingerprint}",
         ]
         if any(self.labels):
             lines.append("labels         " + ", ".join(f"{i}:{self.component_name(i)}" for i in range(self.n_components)))
@@ -298,6 +333,32 @@ class Dictionary:
             if "created" in p:
                 lines.append(f"created        {p['created']} by realtime_nmf {p.get('version', '?')}")
         return "\n".join(lines)
+
+
+#: File signatures of audio formats a user may give where a dictionary belongs.
+_AUDIO_SIGNATURES = ((b"RIFF", "a WAV file"), (b"RF64", "a WAV file"), (b"fLaC", "a FLAC file"), (b"OggS", "an OGG file"),
+                     (b"ID3", "an MP3 file"), (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"FORM", "an AIFF file"))
+
+
+def _foreign_file(path: Path) -> str:
+    """Why ``path`` cannot be a dictionary (an ``.npz`` is a zip archive), or ``""`` when it may be one."""
+    if not path.is_file():
+        return "it is not a regular file"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if head.startswith(b"PK"):
+        return ""
+    for signature, kind in _AUDIO_SIGNATURES:
+        if head.startswith(signature):
+            return (f"it is {kind} (audio); a dictionary is learned from audio: "
+                    f"rtnmf train {path} -o {path.with_suffix('.npz').name}")
+    text = head.lstrip()
+    if text.startswith((b"#", b"version:", b"dictionary:", b"description:")):
+        return "it is a text file (a preset?); give presets with --preset and dictionaries (.npz files) with --dictionary"
+    return "it is not a NumPy .npz archive (dictionaries are written by rtnmf train)"
 
 
 def _beta_name(beta: float) -> str:

@@ -4,7 +4,7 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
 
     description: Heartbeat from a stethoscope; breathing and hum removed
     dictionary: heartbeat.npz     # relative to this file
-    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16}
+    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, fingerprint: 9c0f3e2a51b7d864}
                                   # written when saved; a dictionary that no longer matches is refused
     keep: 0-3,5                   # indices, ranges, labels or all
     mask: ratio                   # ratio | binary
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,11 @@ PRESET_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TOP_KEYS = ("version", "description", "dictionary", "made_for", "keep", *SEPARATOR_PARAMETERS, "chain")
 #: Dictionary settings a preset records when saved and checks when loaded (a replaced
-#: dictionary file with other settings would make the kept indices meaningless).
-_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components")
+#: dictionary file with other settings would make the kept indices meaningless), and the
+#: dictionary's content fingerprint (:attr:`Dictionary.fingerprint`: a dictionary retrained
+#: with the same settings has other templates, so the same indices would be other sounds).
+_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "fingerprint")
+_MADE_FOR_TEXT = ("fingerprint",)
 
 
 def user_preset_dir() -> Path:
@@ -279,6 +283,10 @@ def load_preset(name_or_path: str | Path) -> Preset:
         missing or invalid.
     """
     path = find_preset(name_or_path)
+    if _is_zip(path):
+        raise PresetError(f"{str(path)!r} is a dictionary, not a preset; hear a selection of it with "
+                          f"rtnmf run --dictionary {shlex.quote(str(path))} --keep SPEC --input IN.wav --output OUT.wav, "
+                          f"or save one as a preset with rtnmf preset new NAME --dictionary {shlex.quote(str(path))} --keep SPEC")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -288,6 +296,15 @@ def load_preset(name_or_path: str | Path) -> Preset:
     except yaml.YAMLError as exc:
         raise _yaml_error(path, exc) from None
     return preset_from_dict(data, name=path.stem, base=path.parent, path=path)
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like a zip archive (a dictionary ``.npz``)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"PK"
+    except OSError:
+        return False
 
 
 def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = None) -> Preset:
@@ -318,8 +335,9 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
         dictionary_path = (base / dictionary_path).resolve()
     made_for = data.get("made_for", {})
     if not isinstance(made_for, dict) or set(made_for) - set(_MADE_FOR) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in made_for.values()):
-        raise PresetError(f"{where}: made_for must map {', '.join(_MADE_FOR)} to whole numbers, not {made_for!r}")
+            (isinstance(v, str) if k in _MADE_FOR_TEXT else isinstance(v, int) and not isinstance(v, bool)) for k, v in made_for.items()):
+        raise PresetError(f"{where}: made_for must map {', '.join(k for k in _MADE_FOR if k not in _MADE_FOR_TEXT)} to whole numbers "
+                          f"and fingerprint to a text, not {made_for!r}")
     settings = {key: data[key] for key in SEPARATOR_PARAMETERS if key in data}
     try:
         preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=settings, chain=data.get("chain"),
@@ -327,19 +345,40 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
     try:
-        preset.keep_indices  # loads the dictionary and checks the selection against it
+        preset.dictionary  # loads the dictionary
     except DictionaryError as exc:
         raise DictionaryError(f"{where}: {exc}") from None
+    check_made_for(preset, made_for, where)  # before the selection: a replaced dictionary is the real problem
+    try:
+        preset.keep_indices  # checks the selection against the dictionary
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
-    for key, expected in made_for.items():
-        actual = getattr(preset.dictionary, key)
-        if actual != expected:
-            raise PresetError(
-                f"{where} was made for a dictionary with {key} {expected}, but {str(dictionary_path)!r} has {key} {actual} "
-                "(was the dictionary file replaced?); make the preset again with 'rtnmf preset new' for this dictionary"
-            )
     return preset
+
+
+def check_made_for(preset: Preset, made_for: dict, where: str) -> None:
+    """Raise :class:`PresetError` unless the preset's dictionary is the one its ``made_for`` records.
+
+    The settings are compared first (a dictionary of another rate or size), then the
+    fingerprint (the same settings, other templates: retrained or replaced). The message
+    says how to pick the components again.
+    """
+    d, path = preset.dictionary, preset.dictionary_path
+    repick = (f"listen again and pick the components: rtnmf audition {shlex.quote(str(path))} CLIP -o audition/ "
+              + (f"(it was trained on {', '.join(d.provenance['sources'])}) " if d.provenance.get("sources") else "")
+              + f"then rtnmf preset new {preset.name} --dictionary {shlex.quote(str(path))} --keep ... --force")
+    for key in _MADE_FOR:
+        if key not in made_for or key == "fingerprint":
+            continue
+        actual = getattr(d, key)
+        if actual != made_for[key]:
+            raise PresetError(f"{where} was made for a dictionary with {key} {made_for[key]}, but {str(path)!r} has {key} {actual} "
+                              f"(the dictionary file was replaced); {repick}")
+    expected = made_for.get("fingerprint")
+    if expected is not None and expected != d.fingerprint:
+        raise PresetError(f"{where} was made for another dictionary: {str(path)!r} changed since the preset was saved (fingerprint "
+                          f"{d.fingerprint}, the preset's is {expected}: retrained or replaced), so its kept components "
+                          f"({preset.keep}) may now be other sounds; {repick}")
 
 
 def find_preset(name_or_path: str | Path) -> Path:
@@ -350,7 +389,7 @@ def find_preset(name_or_path: str | Path) -> Path:
     override a bundled one), then in :func:`bundled_preset_dir`.
     """
     text = str(name_or_path)
-    if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+    if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml", ".npz")):
         path = Path(text).expanduser()
         if not path.is_file():
             raise PresetError(f"preset file {text!r} does not exist")
