@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "set_default_permissions"]
+__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "check_new_file", "check_new_folder", "set_default_permissions"]
 
 
 def set_default_permissions(path: str | Path) -> None:
@@ -35,6 +35,34 @@ def check_writable_folder(path: str | Path) -> Path:
         raise OutputError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
+    return path
+
+
+def check_new_file(path: str | Path, *, force: bool, flag: str = "--force") -> Path:
+    """Raise :class:`OutputError` if ``path`` exists and ``force`` is false; check its folder can be written.
+
+    The one check every writer of the command line makes before it starts (dictionaries,
+    presets, separated files, recordings), so that nothing existing is replaced unless
+    asked for; the message names the file and the flag that allows it.
+    """
+    path = check_writable_folder(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputError(f"{str(path)!r} already exists; give {flag} to replace it, or choose another name")
+    return path
+
+
+def check_new_folder(path: str | Path, *, force: bool, flag: str = "--force") -> Path:
+    """Raise :class:`OutputError` if the folder ``path`` exists with files in it and ``force`` is false."""
+    path = Path(path)
+    if path.is_dir() and not force:
+        try:
+            names = sorted(entry.name for entry in path.iterdir())
+        except OSError as exc:
+            raise OutputError(f"cannot read the folder {str(path)!r}: {exc.strerror or exc}") from None
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise OutputError(f"the folder {str(path)!r} already holds files ({shown}); give {flag} to replace them, "
+                              "or choose another folder")
     return path
 
 

@@ -20,7 +20,7 @@ from ._atomic import StagedFile
 from .errors import AudioFileError, OutputError, ParameterError
 from .resample import resample
 
-__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "AudioWriter", "write", "check_finite"]
+__all__ = ["AudioInfo", "audio_info", "segment_frames", "load", "read_blocks", "AudioWriter", "write", "check_finite"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,41 @@ def check_finite(y: np.ndarray, what: str) -> None:
         raise ParameterError(f"{what} holds {bad} NaN or infinite samples; repair or trim the recording")
 
 
-def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
-    """Read a whole audio file as float32.
+def segment_frames(info: AudioInfo, start: float | None = None, end: float | None = None) -> tuple[int, int]:
+    """The frames ``[first, stop)`` of a file between ``start`` and ``end`` seconds (``--start``/``--end``).
+
+    Parameters
+    ----------
+    info : AudioInfo
+    start, end : float, optional
+        Seconds from the beginning of the file; None for its start and its end. An
+        ``end`` past the end of the file stops at the end.
+
+    Returns
+    -------
+    first, stop : int
+
+    Raises
+    ------
+    ParameterError
+        For a negative or non-finite time, an ``end`` not after ``start``, or a ``start``
+        at or past the end of the file (the message gives the file's length).
+    """
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            raise ParameterError(f"--{name} {value!r} must be a number of seconds from the beginning of the file, 0 or more")
+    if start is not None and end is not None and end <= start:
+        raise ParameterError(f"--end {end:g} must be after --start {start:g}")
+    first = 0 if start is None else int(round(start * info.sample_rate))
+    stop = info.n_samples if end is None else min(info.n_samples, int(round(end * info.sample_rate)))
+    if first >= info.n_samples:
+        raise ParameterError(f"--start {start:g} is at or past the end of {info.path!r}, which lasts {info.duration:.2f} s")
+    return first, max(stop, first + 1)
+
+
+def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False, start: float | None = None,
+         end: float | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file, or the part of it between ``start`` and ``end`` seconds, as float32.
 
     Parameters
     ----------
@@ -108,6 +141,8 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
         Resample to this rate (:func:`realtime_nmf.resample.resample`); by default keep the file's rate.
     mono : bool
         Average the channels.
+    start, end : float, optional
+        Seconds: read only this part (see :func:`segment_frames`); by default the whole file.
 
     Returns
     -------
@@ -115,8 +150,9 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     sample_rate : int
     """
     info = audio_info(path)
+    first, stop = segment_frames(info, start, end) if (start is not None or end is not None) else (0, None)
     try:
-        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True, start=first, stop=stop)
     except (sf.SoundFileError, RuntimeError, OSError) as exc:
         raise AudioFileError(f"cannot read {str(path)!r}: {exc}") from None
     if mono:
@@ -128,13 +164,24 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
 
 
-def read_blocks(path: str | Path, block_size: int) -> Iterator[np.ndarray]:
-    """Yield float32 blocks ``(block_size, n_channels)`` of a file (the last may be shorter), streaming."""
+def read_blocks(path: str | Path, block_size: int, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Yield float32 blocks ``(block_size, n_channels)`` of a file (the last may be shorter), streaming.
+
+    ``start`` and ``stop`` (frames, as :func:`segment_frames` gives them) read only that part.
+    """
     audio_info(path)
     try:
         with sf.SoundFile(str(path)) as handle:
+            if start:
+                handle.seek(start)
+            remaining = None if stop is None else stop - start
             while True:
-                block = handle.read(block_size, dtype="float32", always_2d=True)
+                size = block_size if remaining is None else min(block_size, remaining)
+                if size <= 0:
+                    return
+                block = handle.read(size, dtype="float32", always_2d=True)
+                if remaining is not None:
+                    remaining -= block.shape[0]
                 if block.shape[0] == 0:
                     return
                 yield block
@@ -146,7 +193,8 @@ def _output_format(path: Path) -> str:
     extension = path.suffix.lower().lstrip(".")
     formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF", "w64": "W64", "rf64": "RF64", "caf": "CAF"}
     if extension not in formats:
-        raise ParameterError(f"cannot tell the audio format from {str(path)!r}; end the name in .wav, .flac or .ogg")
+        raise ParameterError(f"cannot tell the audio format from {str(path)!r}; end the name in .wav, .flac, .ogg or .mp3 "
+                             "(or .aiff, .w64, .rf64, .caf)")
     return formats[extension]
 
 

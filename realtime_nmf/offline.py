@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import defaults
-from .audio import AudioWriter, audio_info, read_blocks
+from .audio import AudioWriter, audio_info, read_blocks, segment_frames
 from .errors import ParameterError
 from .processors.base import Processor
 from .processors.latency import compensated_blocks, validate_block_size
@@ -70,6 +70,8 @@ def process_file(
     processing_rate: int,
     block_size: int = defaults.BLOCK_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    start: float | None = None,
+    end: float | None = None,
 ) -> FileRunStats:
     """Stream a file through ``processor`` into another file, time-aligned and of the same length.
 
@@ -88,6 +90,9 @@ def process_file(
         Rate the processor runs at (a separator's dictionary rate).
     block_size : int
     progress : callable(samples_done, samples_total), optional
+    start, end : float, optional
+        Seconds: process only this part of the input (the output is as long as the
+        part); see :func:`realtime_nmf.audio.segment_frames`.
 
     Returns
     -------
@@ -98,7 +103,9 @@ def process_file(
     out_path = Path(output_path)
     if out_path.exists() and Path(input_path).resolve() == out_path.resolve():
         raise ParameterError(f"the output {str(out_path)!r} is the input file; choose another output name")
-    stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, info.n_samples)
+    first, stop = segment_frames(info, start, end)
+    n_samples = stop - first
+    stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, n_samples)
     processor.prepare(processing_rate, info.n_channels)
     subtype = info.subtype if Path(input_path).suffix.lower() == out_path.suffix.lower() else None
     if subtype in (None, "VORBIS", "MPEG_LAYER_III", "OPUS"):
@@ -107,21 +114,21 @@ def process_file(
     writer = AudioWriter(out_path, info.sample_rate, info.n_channels, subtype=subtype)
     try:
         with writer:
-            blocks: Iterable[np.ndarray] = read_blocks(input_path, block_size)
+            blocks: Iterable[np.ndarray] = read_blocks(input_path, block_size, start=first, stop=stop)
             resample = info.sample_rate != int(processing_rate)
             if resample:
                 blocks = _resampled(blocks, StreamResampler(info.sample_rate, processing_rate, info.n_channels))
             outputs: Iterable[np.ndarray] = compensated_blocks(processor, blocks, block_size)
             if resample:
                 outputs = _resampled(outputs, StreamResampler(processing_rate, info.sample_rate, info.n_channels))
-            remaining = info.n_samples
+            remaining = n_samples
             for out in outputs:
                 out = out[:remaining]
                 if out.shape[0]:
                     writer.write(out)
                     remaining -= out.shape[0]
                     if progress is not None:
-                        progress(info.n_samples - remaining, info.n_samples)
+                        progress(n_samples - remaining, n_samples)
             if remaining > 0:  # resampling can come out a sample short
                 writer.write(np.zeros((remaining, info.n_channels), np.float32))
     except KeyboardInterrupt:

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write, check_new_file
 from .dictionary import Dictionary
 from .errors import DictionaryError, ParameterError, PresetError, ProcessorError, RealtimeNMFError
 from .processors.base import validate_parameters
@@ -446,19 +446,24 @@ def new_preset(
     description: str = "",
     settings: dict | None = None,
     chain: list | None = None,
+    force: bool = True,
 ) -> Preset:
     """Create, validate and save a preset.
 
     Without ``output`` the preset goes to the user preset folder as ``NAME.yaml``, and
     the dictionary is copied beside it as ``NAME.npz`` so the preset keeps working when
     the original file moves. With ``output`` the preset refers to the dictionary where
-    it is (by a path relative to the preset file).
+    it is (by a path relative to the preset file). With ``force=False`` an existing
+    preset file is refused (:class:`OutputError`, naming ``--force``) before anything is written.
 
     Returns
     -------
     Preset
     """
     _validate_name(name)
+    target = Path(output) if output is not None else user_preset_dir() / f"{name}.yaml"
+    if not force and (target.exists() or target.is_symlink()):
+        check_new_file(target, force=False)  # raises: the file exists
     dictionary = Dictionary.load(dictionary_path)
     if output is None:
         folder = user_preset_dir()

@@ -6,12 +6,14 @@ Each subcommand's parser sits beside its command, one module per topic: ``train`
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
 (2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
-any output file.
+any output file; a reader that goes away (``rtnmf info X | head``) ends it quietly with
+status 141, as SIGPIPE ends other command-line tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -48,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
     except RealtimeNMFError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
         return 1
@@ -58,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush finds no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import argparse
 
 from ..processors.base import Parameter
 
-__all__ = ["Interrupted", "on_sigterm", "progress_bar", "add_parameter_flags", "given_parameters", "flag_of"]
+__all__ = ["Interrupted", "on_sigterm", "progress_bar", "add_parameter_flags", "given_parameters", "flag_of", "add_force_flag"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -53,3 +53,8 @@ def add_parameter_flags(group, parameters: dict[str, Parameter]) -> None:
 def given_parameters(args: argparse.Namespace, parameters: dict[str, Parameter]) -> dict:
     """The parameters of ``parameters`` that were given on the command line."""
     return {name: getattr(args, name) for name in parameters if getattr(args, name, None) is not None}
+
+
+def add_force_flag(parser, what: str) -> None:
+    """``--force``: replace ``what`` when it exists (see :func:`realtime_nmf._atomic.check_new_file`)."""
+    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists (by default an existing file is never replaced)")
