@@ -20,7 +20,7 @@ from ._atomic import StagedFile
 from .errors import AudioFileError, OutputError, ParameterError
 from .resample import resample
 
-__all__ = ["AudioInfo", "audio_info", "segment_frames", "load", "read_blocks", "AudioWriter", "write", "check_finite"]
+__all__ = ["AudioInfo", "audio_info", "frames_between", "segment_frames", "load", "read_blocks", "AudioWriter", "write", "check_finite"]
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,19 @@ def check_finite(y: np.ndarray, what: str) -> None:
         raise ParameterError(f"{what} holds {bad} NaN or infinite samples; repair or trim the recording")
 
 
-def segment_frames(info: AudioInfo, start: float | None = None, end: float | None = None) -> tuple[int, int]:
-    """The frames ``[first, stop)`` of a file between ``start`` and ``end`` seconds (``--start``/``--end``).
+def frames_between(n_samples: int, sample_rate: int, start: float | None = None, end: float | None = None, *,
+                   what: str = "the file") -> tuple[int, int]:
+    """The samples ``[first, stop)`` of a signal between ``start`` and ``end`` seconds (``--start``/``--end``).
 
     Parameters
     ----------
-    info : AudioInfo
+    n_samples, sample_rate : int
+        Length and rate of the signal.
     start, end : float, optional
-        Seconds from the beginning of the file; None for its start and its end. An
-        ``end`` past the end of the file stops at the end.
+        Seconds from its beginning; None for its start and its end. An ``end`` past the
+        end stops at the end.
+    what : str
+        Names the signal in messages.
 
     Returns
     -------
@@ -116,18 +120,23 @@ def segment_frames(info: AudioInfo, start: float | None = None, end: float | Non
     ------
     ParameterError
         For a negative or non-finite time, an ``end`` not after ``start``, or a ``start``
-        at or past the end of the file (the message gives the file's length).
+        at or past the end (the message gives the length).
     """
     for name, value in (("start", start), ("end", end)):
         if value is not None and not (np.isfinite(value) and value >= 0):
-            raise ParameterError(f"--{name} {value!r} must be a number of seconds from the beginning of the file, 0 or more")
+            raise ParameterError(f"--{name} {value!r} must be a number of seconds from the beginning, 0 or more")
     if start is not None and end is not None and end <= start:
         raise ParameterError(f"--end {end:g} must be after --start {start:g}")
-    first = 0 if start is None else int(round(start * info.sample_rate))
-    stop = info.n_samples if end is None else min(info.n_samples, int(round(end * info.sample_rate)))
-    if first >= info.n_samples:
-        raise ParameterError(f"--start {start:g} is at or past the end of {info.path!r}, which lasts {info.duration:.2f} s")
+    first = 0 if start is None else int(round(start * sample_rate))
+    stop = n_samples if end is None else min(n_samples, int(round(end * sample_rate)))
+    if first >= n_samples:
+        raise ParameterError(f"--start {start:g} is at or past the end of {what}, which lasts {n_samples / sample_rate:.2f} s")
     return first, max(stop, first + 1)
+
+
+def segment_frames(info: AudioInfo, start: float | None = None, end: float | None = None) -> tuple[int, int]:
+    """The frames ``[first, stop)`` of a file between ``start`` and ``end`` seconds (see :func:`frames_between`)."""
+    return frames_between(info.n_samples, info.sample_rate, start, end, what=repr(info.path))
 
 
 def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False, start: float | None = None,
