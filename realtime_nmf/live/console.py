@@ -2,8 +2,9 @@
 
 :func:`run_live` is what ``rtnmf run`` calls for a live run: it builds a
 :class:`~realtime_nmf.live.session.LiveSession`, starts its stream, reads keys without
-waiting (a component number and Enter toggles it, ``n``/``p`` switch presets, ``b``
-bypasses, ``q`` quits), redraws the status line and returns the session's summary.
+waiting (a component number and Enter toggles it, ``s`` saves the kept components into
+the preset's file, ``n``/``p`` switch presets, ``b`` bypasses, ``q`` quits), redraws the
+status line and returns the session's summary.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def help_text(session: LiveSession, interactive: bool) -> str:
     lines = [f"live: {preset.name} at {session.device_rate} Hz (dictionary {preset.sample_rate} Hz), "
              f"{session.channels_in} in / {session.channels_out} out channels; Ctrl-C stops"]
     if interactive:
-        lines.append("keys: a component number + Enter toggles it, n/p next/previous preset, b bypass, q quit; "
-                     "edits to the preset file are picked up")
+        lines.append("keys: a component number + Enter toggles it, s saves the kept ones into the preset file, n/p next/previous "
+                     "preset, b bypass, q quit; edits to the preset file are picked up")
     if session.input_device is not None and session.output_device is not None:
         lines.append("use headphones: a microphone next to speakers feeds back")
     return "\n".join(lines)
@@ -85,6 +86,8 @@ def run_live(presets: list[Preset], options: LiveOptions) -> LiveSummary:
                         session.switch_preset(-1)
                     elif key == "b":
                         session.toggle_bypass()
+                    elif key == "s":
+                        session.save_selection()
                 if session.finished():
                     break
                 now = time.monotonic()
