@@ -76,18 +76,25 @@ def _presets(args) -> list:
 
 
 def save_hint(args, preset) -> str:
-    """``next: rtnmf preset new ...`` saving what --dictionary, --keep or the settings flags made, or "" when nothing was changed."""
+    """``next: rtnmf preset new ...`` saving what --dictionary, --keep or the settings flags made, or "" when nothing was changed.
+
+    The command carries every setting of what ran that is not the default (a preset's
+    own and the flags'), so the saved preset gives the same output.
+    """
     from ..presets import user_preset_dir
     from ..selections import keep_text
 
-    settings = given_parameters(args, SEPARATOR_PARAMETERS)
-    if args.dictionary is None and args.keep is None and not settings:
+    if args.dictionary is None and args.keep is None and not given_parameters(args, SEPARATOR_PARAMETERS):
         return ""
+    keep = keep_text(preset.keep_indices)
+    if preset.chain is not None:  # processors around the separator: preset new cannot write them, the file can
+        return f"next: to keep this selection, write keep: [{keep.replace(',', ', ')}] into {preset.path}"
     name = preset.name
     replace = (user_preset_dir() / f"{name}.yaml").exists()
-    flags = "".join(f" {flag_of(key)} {shlex.quote(str(value))}" for key, value in settings.items())
+    flags = "".join(f" {flag_of(key)} {shlex.quote(str(value))}" for key, value in preset.settings.items()
+                    if value != SEPARATOR_PARAMETERS[key].default)
     return (f"next: keep this selection as a preset: rtnmf preset new {shlex.quote(name)} --dictionary {shlex.quote(str(preset.dictionary_path))} "
-            f"--keep {keep_text(preset.keep_indices)}{flags}" + (" --force" if replace else ""))
+            f"--keep {keep}{flags}" + (" --force" if replace else ""))
 
 
 def command(args) -> int:
