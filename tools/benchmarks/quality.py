@@ -71,6 +71,8 @@ from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.stft import istft, magnitude_spectrogram, stft
 from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary
 
+from .oracle_share import context_columns, load_full_cases, median_context, share_lines
+
 DATA = ROOT.parent / "shared" / "data"
 HLS_TRIPLES = ("0087", "0111", "0113", "0114", "0116", "0118")
 QUICK_TRIPLES = ("0087", "0116")
@@ -432,6 +434,7 @@ def run_case(method: Method, case: Case) -> dict:
         streaming = static_wiener_estimate(method, case)
         estimates = {"streaming": streaming, "offline": streaming, "seed": None}  # one filter: offline is the same
         row = {"case": case.name, "dataset": case.dataset, "kept": None, "n_components": None}
+        separator = None
     else:
         separator, keep, context = build_separator(method, case)
         if context is not None:
@@ -453,6 +456,7 @@ def run_case(method: Method, case: Case) -> dict:
         scores = scored[id(estimate)]
         row[way] = {"sdri": scores.sdri, "si_sdri": scores.si_sdri}
     row["mixture_sdr"] = scores.sdr_mixture  # the "before" of every improvement: SDR of the test half as it is
+    row.update(context_columns(method, case, separator, block_size=BLOCK_SIZE))  # the ideal ratio mask, the example's choice
     return row
 
 
@@ -632,6 +636,7 @@ def median_row(rows: list[dict], name: str, of: str) -> dict:
     for way in ("streaming", "offline", "seed"):
         values = {key: [r[way][key] for r in rows] for key in ("sdri", "si_sdri")}
         out[way] = {key: None if None in v else float(np.median(v)) for key, v in values.items()}  # None: a column the method has not
+    out.update(median_context(rows))
     return out
 
 
@@ -716,7 +721,7 @@ def summary_table(results: list[dict]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for result in results:
         medians = {m.get("of"): m for m in result["medians"]}
-        hls = medians.get("heart+lung")
+        hls = medians.get("heart+lung") or medians.get("heart+lung full")
         cells = [result["method"]]
         if hls:
             cells += [_db(hls["streaming"]["sdri"]).strip(), _db(hls["streaming"]["si_sdri"]).strip(), _db(hls["offline"]["sdri"]).strip(),
@@ -753,8 +758,10 @@ def main(argv=None) -> int:
     parser.add_argument("--all", action="store_true", help="run every method (about 13 minutes; 30 with --swapped on a busy 2-core machine)")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
     parser.add_argument("--quick", action="store_true", help=f"heart+lung {' and '.join(QUICK_TRIPLES)} only, no groove (a check, not a result)")
-    parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six)")
+    parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six, or all 29 with --full)")
     parser.add_argument("--no-groove", action="store_true", help="skip the FluidSynth groove")
+    parser.add_argument("--full", action="store_true",
+                        help="the 29 exact heart+lung triples of hls_cmds_full instead of the six (and no groove)")
     parser.add_argument("--swapped", action="store_true",
                         help="also the second fold: learn from the second half, score the first (to tell a real gain from noise)")
     parser.add_argument("--oracle", action="store_true", help="add the oracle context rows (ideal masks, oracle dictionaries)")
@@ -770,7 +777,8 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
     triples = QUICK_TRIPLES if args.quick else (tuple(args.files.split(",")) if args.files else HLS_TRIPLES)
-    cases = load_cases(args.data, triples, groove=not (args.quick or args.no_groove))
+    cases = (load_full_cases(args.data, Case, args.files.split(",") if args.files else None) if args.full
+             else load_cases(args.data, triples, groove=not (args.quick or args.no_groove)))
     if args.swapped:
         cases += [case.swap() for case in cases]
     if not cases:
@@ -782,7 +790,7 @@ def main(argv=None) -> int:
         result = run_method(METHODS[name], cases)
         result["seconds"] = time.perf_counter() - started
         results.append(result)
-        print(method_table(result) + f"\n({result['seconds']:.0f} s)\n", flush=True)
+        print(method_table(result) + "\n" + share_lines(result) + f"\n({result['seconds']:.0f} s)\n", flush=True)
     print(summary_table(results))
     oracle = None
     if args.oracle:
