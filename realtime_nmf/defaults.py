@@ -15,7 +15,7 @@ EPS = 1e-10
 # --- training -------------------------------------------------------------------------
 N_COMPONENTS = 16
 #: beta 0.5, between Kullback-Leibler (1) and Itakura-Saito (0): the best of the divergences tried
-#: on the heart+lung and drum benchmarks (tools/benchmark_quality.py; README "Separation quality"),
+#: on the heart+lung and drum benchmarks (python -m tools.benchmarks.quality; docs/quality.md),
 #: as FitzGerald, Cranitch and Coyle (2009) found for musical sources.
 BETA = 0.5
 TRAIN_ITERATIONS = 200

@@ -1,4 +1,4 @@
-"""tools/benchmarks/quality.py in its quick mode: correct rows and finite numbers, never timing."""
+"""tools/benchmarks/quality/ (python -m tools.benchmarks.quality) in its quick mode: correct rows and finite numbers, never timing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def run_tool(*args, timeout=600):
 @pytest.mark.data
 def test_quick_benchmark_gives_the_table_and_streaming_matches_offline(tmp_path):
     data_path("hls_cmds", "exact_sum_mix")
-    result = run_tool("--quick", "--json", tmp_path / "q.json")
+    result = run_tool("--quick", "--json", tmp_path / "q.json", "--markdown", tmp_path / "q.md")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     report = json.loads((tmp_path / "q.json").read_text())
@@ -40,6 +40,13 @@ def test_quick_benchmark_gives_the_table_and_streaming_matches_offline(tmp_path)
         cases = [line.split("  ")[0] for line in block[3:6]]
         assert cases == ["heart+lung 0087", "heart+lung 0116", "median heart+lung (2)"]
     assert "| method | heart+lung median SDRi: streaming |" in out and "| before |" in out and "| defaults |" in out
+    # the Markdown for the docs: where it came from, the summary, one table per method with the JSON's numbers
+    markdown = (tmp_path / "q.md").read_text()
+    assert "Written by `python -m tools.benchmarks.quality --quick" in markdown and "UTC (commit " in markdown
+    assert "| method | heart+lung median SDRi: streaming |" in markdown
+    for method in report["results"]:
+        median = method["medians"][0]
+        assert f"| **median heart+lung (2)** | {median['mixture_sdr']:+.2f} | {median['streaming']['sdri']:+.2f} |" in markdown
 
 
 @pytest.mark.data

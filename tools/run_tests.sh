@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need, then run them: bash tools/run_tests.sh [pytest arguments]
 #
-# - Python packages: this project with its test extras (pip install -e ".[test]").
+# - Python packages: this project with its test and docs extras (pip install -e ".[test,docs]"); the docs
+#   extra lets tests/test_docs.py build the documentation with warnings as errors.
 # - System packages for the live-audio tests (PortAudio, a headless JACK server) and for the
 #   audition page test (Chromium and its driver, driven headless by Selenium): installed with
 #   apt-get when this runs as root on Debian/Ubuntu; otherwise those tests skip and say why.
@@ -23,6 +24,6 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+python -m pip install --quiet --disable-pip-version-check -e ".[test,docs]"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 exec python -m pytest "$@"

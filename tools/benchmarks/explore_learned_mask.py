@@ -9,7 +9,7 @@ applied to the other half (both folds), at the engine's default STFT (n_fft 256,
 4 kHz). This is supervised mask estimation (Wang and Chen 2018, "Supervised speech
 separation based on deep learning: an overview", with a linear or one-hidden-layer model
 for seven seconds of training data). It prints SDRi and SI-SDRi per file and the medians;
-the README ("Separation quality") quotes the result. Needs scikit-learn (a test
+docs/quality.md ("What this says") quotes the result. Needs scikit-learn (a test
 dependency) and ../shared/data.
 """
 

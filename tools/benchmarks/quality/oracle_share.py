@@ -15,48 +15,23 @@ For every case, :func:`context_columns` adds to the benchmark's row:
 
 :func:`share_lines` prints, for a method, its median SDRi beside the ideal ratio mask's,
 the share of it reached, and how much of the listener's choice (the aligned reference)
-the example's choice reaches. :func:`load_full_cases` gives the 29 exact heart+lung
-triples of ``hls_cmds_full`` (``python -m tools.benchmarks.quality --full``).
+the example's choice reaches (``python -m tools.benchmarks.quality --full`` runs the 29
+exact heart+lung triples of ``hls_cmds_full``: :func:`.cases.load_full_cases`).
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import numpy as np
 
-from realtime_nmf.audio import load
 from realtime_nmf.audition.reference import rank_by_example
 from realtime_nmf.evaluate import score_separation
 from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.stft import istft, stft
 
-__all__ = ["EXAMPLE_SECONDS", "FULL_DATASET", "load_full_cases", "ideal_ratio_mask_sdri", "example_choice", "context_columns",
-           "median_context", "share_lines"]
+__all__ = ["EXAMPLE_SECONDS", "ideal_ratio_mask_sdri", "example_choice", "context_columns", "median_context", "share_lines"]
 
 #: Seconds of the training half's true target given as the example of the target.
 EXAMPLE_SECONDS = 3.0
-#: The dataset name of the 29 exact heart+lung triples.
-FULL_DATASET = "heart+lung full"
-
-
-def load_full_cases(data: Path, case_type, triples=None):
-    """The exact heart+lung triples of ``data/hls_cmds_full`` (all, or those named; empty when absent), as ``case_type``."""
-    folder = data / "hls_cmds_full"
-    if not (folder / "exact_sum_mix").is_dir():
-        return []
-    with open(folder / "ground_truth_mixing.csv", newline="") as handle:
-        gains = {row["triple"]: float(row["gain_g"]) for row in csv.DictReader(handle) if row["gain_g"]}
-    cases = []
-    for path in sorted((folder / "exact_sum_mix").glob("M*.wav")):
-        triple = path.stem[1:]
-        if triples is not None and triple not in triples:
-            continue
-        mixture, sr = load(path, mono=True)
-        heart, _ = load(folder / "exact_sum_mix" / f"H{triple}.wav", mono=True)
-        cases.append(case_type(f"heart+lung {triple}", FULL_DATASET, sr, mixture, (gains[triple] * heart).astype(np.float32)))
-    return cases
 
 
 def ideal_ratio_mask_sdri(method, case) -> float:
