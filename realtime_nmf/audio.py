@@ -122,6 +122,8 @@ def frames_between(n_samples: int, sample_rate: int, start: float | None = None,
         For a negative or non-finite time, an ``end`` not after ``start``, or a ``start``
         at or past the end (the message gives the length).
     """
+    if start is None and end is None:
+        return 0, int(n_samples)
     for name, value in (("start", start), ("end", end)):
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise ParameterError(f"--{name} {value!r} must be a number of seconds from the beginning, 0 or more")

@@ -373,7 +373,7 @@ def check_made_for(preset: Preset, made_for: dict, where: str) -> None:
         actual = getattr(d, key)
         if actual != made_for[key]:
             raise PresetError(f"{where} was made for a dictionary with {key} {made_for[key]}, but {str(path)!r} has {key} {actual} "
-                              f"(the dictionary file was replaced); {repick}")
+                              f"(was the dictionary file replaced?); {repick}")
     expected = made_for.get("fingerprint")
     if expected is not None and expected != d.fingerprint:
         raise PresetError(f"{where} was made for another dictionary: {str(path)!r} changed since the preset was saved (fingerprint "

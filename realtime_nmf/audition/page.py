@@ -270,7 +270,8 @@ def write_audition_page(report, dictionary, clip_name: str, example_name: str | 
     from ..presets import user_preset_dir
 
     d = dictionary
-    preset_yaml, command, trial = _preset_templates(d, report.dictionary_path, clip_name, report.clip_name)
+    clip_path = report.clip_name if report.clip_name == "CLIP" else str(Path(report.clip_name).resolve())  # the page is run from anywhere
+    preset_yaml, command, trial = _preset_templates(d, report.dictionary_path, clip_name, clip_path)
     ranking = report.ranking
     rows = [PageRow(f, audio.name, picture.name,
                     example=float(ranking.example_share[f.index]) if ranking is not None else float("nan"),
