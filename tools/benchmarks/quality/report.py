@@ -90,7 +90,7 @@ def summary_table(results: list[dict]) -> str:
     if not results:
         return ""
     groove = [r["case"] for r in results[0]["rows"] if r["dataset"] == "groove"]
-    swapped = any(m.get("of") == "heart+lung swapped" for m in results[0]["medians"])
+    swapped = any(str(m.get("of")).startswith("heart+lung") and str(m.get("of")).endswith(" swapped") for m in results[0]["medians"])
     head = ("| method | heart+lung median SDRi: streaming | SI-SDRi | offline converged | seed notebook | "
             + ("swapped halves: streaming SDRi | " if swapped else "")
             + "".join(f"{name} SDRi: streaming / offline | " for name in groove) + "what changes |")
@@ -105,7 +105,7 @@ def summary_table(results: list[dict]) -> str:
         else:
             cells += ["", "", "", ""]
         if swapped:
-            other = medians.get("heart+lung swapped")
+            other = medians.get("heart+lung swapped") or medians.get(FULL_DATASET + " swapped")
             cells.append(db(other["streaming"]["sdri"]).strip() if other else "")
         for name in groove:
             row = next(r for r in result["rows"] if r["case"] == name)
