@@ -3,19 +3,32 @@
 :class:`StagedFile` is the mechanism (a hidden temporary name in the target's folder,
 committed by a rename); :func:`atomic_write` wraps it for files written in one go
 (dictionaries, presets, pages) and :class:`realtime_nmf.audio.AudioWriter` for audio
-written block by block.
+written block by block. Every file realtime_nmf writes (dictionaries, presets, audio) goes through here, so that:
+
+- the target name only ever holds a complete file: data goes to a hidden temporary
+  file ``.NAME.PID.RANDOM.tmp`` (or ``.part``) in the same folder, renamed over the
+  target when complete;
+- an interrupted write that keeps what it did (an interrupted ``rtnmf run``) leaves it
+  under :func:`partial_path` (``NAME.partial.EXT``), never over an earlier complete file;
+- a temporary file left by a killed process (SIGKILL, power loss) is removed by the next
+  write to the same target, once its process is gone; one of a live process is left alone;
+- only regular files are replaced: a target that is a folder, a named pipe, a device or
+  a socket is refused (replacing ``/dev/null`` by a file would break the system).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
+from ._files import path_problem, show_path
 from .errors import OutputError
 
-__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "check_new_file", "check_new_folder", "set_default_permissions"]
+__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "check_new_file", "check_new_folder", "set_default_permissions",
+           "temporary_file", "partial_path", "folder_lock", "remove_stale_temporaries"]
 
 
 def set_default_permissions(path: str | Path) -> None:
@@ -26,15 +39,19 @@ def set_default_permissions(path: str | Path) -> None:
 
 
 def check_writable_folder(path: str | Path) -> Path:
-    """Raise :class:`OutputError` unless the folder that will hold ``path`` exists and is writable."""
+    """Raise :class:`OutputError` unless ``path`` can be written: a new or regular file in an existing, writable folder."""
+    problem, _ = path_problem(path)
+    if problem and problem != "missing":
+        if problem.startswith(("is a ", "is not a")) and problem != "is a symbolic link loop":
+            raise OutputError(f"{show_path(path)} {problem}; give a file name")  # a folder, a FIFO, a device: never replaced
+        if not problem.startswith("cannot be read"):
+            raise OutputError(f"cannot write {show_path(path)}: the name {problem}")
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError(f"{str(path)!r} is a folder; give a file name")
     if not folder.is_dir():
-        raise OutputError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; create it first")
+        raise OutputError(f"cannot write {show_path(path)}: the folder {show_path(folder)} does not exist; create it first")
     if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
+        raise OutputError(f"cannot write {show_path(path)}: no permission to write in {show_path(folder)}")
     return path
 
 
@@ -64,6 +81,50 @@ def check_new_folder(path: str | Path, *, force: bool, flag: str = "--force") ->
             raise OutputError(f"the folder {str(path)!r} already holds files ({shown}); give {flag} to replace them, "
                               "or choose another folder")
     return path
+def partial_path(path: str | Path) -> Path:
+    """Where an interrupted write keeps what it did: ``out.wav`` -> ``out.partial.wav``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(?:tmp|part)")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a platform without signal 0: assume alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove hidden temporary files for ``path`` whose writing process no longer exists; return them."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMPORARY.fullmatch(entry.name)
+            if match and match["name"] == path.name and entry.is_file(follow_symlinks=False) and not _process_alive(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def temporary_file(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create the hidden temporary file that will replace ``path``; return ``(fd, name)`` as :func:`tempfile.mkstemp` does."""
+    path = Path(path)
+    remove_stale_temporaries(path)
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
+    except OSError as exc:
+        raise OutputError(f"cannot write {show_path(path)}: {exc.strerror or exc}") from None
 
 
 class StagedFile:
@@ -72,7 +133,8 @@ class StagedFile:
     Parameters
     ----------
     path : str or Path
-        The target; its folder must exist and be writable.
+        The target: a new or regular file in an existing, writable folder
+        (:func:`check_writable_folder`).
     suffix : str
         Ending of the temporary name (``.tmp``, ``.part``).
 
@@ -81,22 +143,22 @@ class StagedFile:
     path : Path
         The target.
     temporary : str
-        The temporary file's path (created, empty, mode ``0600`` until committed).
+        The temporary file's path (created, empty, mode ``0600`` until committed), named
+        ``.NAME.PID.RANDOM.SUFFIX`` so that a later write can tell a killed writer's
+        leftover (removed) from a live writer's file (left alone).
     """
 
     def __init__(self, path: str | Path, *, suffix: str = ".tmp"):
         self.path = check_writable_folder(path)
-        try:
-            fd, self.temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent)
-        except OSError as exc:
-            raise OutputError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+        fd, self.temporary = temporary_file(self.path, suffix)
         os.close(fd)
 
-    def commit(self) -> Path:
-        """Give the temporary file the usual permissions and rename it to :attr:`path`."""
+    def commit(self, target: str | Path | None = None) -> Path:
+        """Give the temporary file the usual permissions and rename it to :attr:`path` (or to ``target``)."""
+        target = self.path if target is None else Path(target)
         set_default_permissions(self.temporary)
-        os.replace(self.temporary, self.path)
-        return self.path
+        os.replace(self.temporary, target)
+        return target
 
     def discard(self) -> None:
         """Delete the temporary file; :attr:`path` is left as it was."""
@@ -121,5 +183,31 @@ def atomic_write(path: str | Path, mode: str = "wb"):
     except BaseException as exc:
         staged.discard()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write {str(staged.path)!r}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {show_path(staged.path)}: {exc.strerror or exc}") from None
         raise
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path):
+    """Hold an exclusive lock on ``folder`` (its ``.lock`` file) for the duration: writers of one folder take turns.
+
+    Uses ``fcntl.flock`` (POSIX; between processes and between threads, which each open
+    the lock file). Where it is missing the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = Path(folder) / ".lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot lock the folder {show_path(folder)}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

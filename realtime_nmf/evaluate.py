@@ -17,6 +17,8 @@ when the mixture is the sum of the target and everything else, as in the benchma
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +76,12 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     from fast_bss_eval.numpy import si_sdr as _si_sdr
 
     ref, est = _pair(reference, estimate)
-    return float(np.asarray(_si_sdr(ref[None], est[None]))[0])
+    try:
+        return float(np.asarray(_si_sdr(ref[None], est[None]))[0])
+    except ValueError:  # fast_bss_eval's permutation search fails on a perfect estimate (infinite SI-SDR)
+        target = (np.dot(est, ref) / max(np.dot(ref, ref), 1e-300)) * ref
+        noise = float(np.sum((est - target) ** 2))
+        return math.inf if noise == 0 else 10.0 * math.log10(float(np.sum(target**2)) / noise)
 
 
 def snr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -378,8 +385,8 @@ def evaluate_files(
 
     if not (latency == "auto" or (isinstance(latency, (int, np.integer)) and not isinstance(latency, bool))):
         raise ParameterError(f"latency={latency!r} must be a whole number of samples or 'auto'")
-    if max_latency <= 0:
-        raise ParameterError(f"max_latency={max_latency!r} must be a positive number of seconds")
+    if isinstance(max_latency, bool) or not isinstance(max_latency, (int, float)) or not 0 < max_latency < math.inf:
+        raise ParameterError(f"max_latency={max_latency!r} must be a positive, finite number of seconds")
     notes = []
     infos = {"reference": audio_info(reference), "estimate": audio_info(estimate)}
     if mixture is not None:
@@ -401,7 +408,8 @@ def evaluate_files(
     ref, est, mix = signals["reference"], signals["estimate"], signals.get("mixture")
     if latency == "auto":
         guide = mix if mix is not None else ref
-        delay = estimate_delay(est.mean(axis=1), guide.mean(axis=1), max_delay=int(round(max_latency * rate)))
+        delay = estimate_delay(est.mean(axis=1), guide.mean(axis=1),
+                               max_delay=int(round(min(max_latency * rate, max(est.shape[0], guide.shape[0])))))
         notes.append(f"estimate found {abs(delay)} samples ({1000 * abs(delay) / rate:.1f} ms) "
                      f"{'behind' if delay >= 0 else 'ahead of'} the {'mixture' if mix is not None else 'reference'} by cross-correlation")
     else:

@@ -4,7 +4,7 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
 
     description: Heartbeat from a stethoscope; breathing and hum removed
     dictionary: heartbeat.npz     # relative to this file
-    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, fingerprint: 9c0f3e2a51b7d864}
+    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, latency_samples: 255, fingerprint: 9c0f3e2a51b7d864}
                                   # written when saved; a dictionary that no longer matches is refused
     keep: 0-3,5                   # indices, ranges, labels or all
     mask: ratio                   # ratio | binary
@@ -18,10 +18,21 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
       - gain: {db: 6}
 
 Presets are validated when loaded: unknown keys, wrong types, indices out of range,
-unknown labels and unknown processors are errors that name the key and the fix. They are
-read with YAML's safe loader and written atomically. A preset is found by path, or by
-name in the user preset folder (``$RTNMF_PRESET_DIR``, else the per-user config folder,
-e.g. ``~/.config/realtime_nmf/presets`` on Linux), then in the bundled presets.
+unknown labels and unknown processors are errors that name the key and the fix. A preset
+file is a regular file of at most 64 KiB (:data:`MAX_PRESET_BYTES`) of UTF-8 text, read
+with YAML's safe loader restricted further (:mod:`realtime_nmf._safe_yaml`): no anchors
+or aliases, no duplicate keys, nesting at most 32 levels deep, integers of at most 30
+digits; a chain holds at most 64 processors. Presets are written atomically. A preset is
+found by path, or by name in the user preset folder (``$RTNMF_PRESET_DIR``, else the
+per-user config folder, e.g. ``~/.config/realtime_nmf/presets`` on Linux), then in the
+bundled presets. A name is 1 to 64 letters, digits, ``_``, ``-`` and ``.``, starting
+with a letter or digit, not ending in ``.`` or a file extension (``.yaml``, ``.npz``).
+
+``rtnmf preset new NAME`` (:func:`new_preset`) writes, under a lock on the user folder,
+first the copy of the dictionary under a content-addressed name (``NAME.<16 hex digits of
+its SHA-256>.npz``), then the preset: a failing or concurrent ``preset new`` can never
+leave a preset pointing at another dictionary. Copies no preset refers to any more are
+then removed (only such copies: never a file the user put there).
 """
 
 from __future__ import annotations
@@ -29,16 +40,20 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ._atomic import atomic_write, check_new_file
-from .dictionary import Dictionary
-from .errors import DictionaryError, ParameterError, PresetError, ProcessorError, RealtimeNMFError
+from ._atomic import atomic_write, check_new_file, check_writable_folder
+from ._preset_checks import check_made_for, is_zip
+from ._files import absolute, check_input_file, path_problem, show_path
+from ._preset_store import bundled_preset_dir, store_copy, user_preset_dir
+from ._safe_yaml import read_yaml_file
+from ._values import show
+from .dictionary import MAX_FILE_BYTES, Dictionary
+from .errors import DictionaryError, ParameterError, PresetError, ProcessorError
 from .processors.base import validate_parameters
 from .processors.chain import Chain
 from .processors.registry import get_processor_class
@@ -56,43 +71,35 @@ __all__ = [
 ]
 
 PRESET_VERSION = 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+#: Largest preset file.
+MAX_PRESET_BYTES = 64 * 1024
+#: Most processors in a chain.
+MAX_CHAIN = 64
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _TOP_KEYS = ("version", "description", "dictionary", "made_for", "keep", *SEPARATOR_PARAMETERS, "chain")
 #: Dictionary settings a preset records when saved and checks when loaded (a replaced
 #: dictionary file with other settings would make the kept indices meaningless), and the
 #: dictionary's content fingerprint (:attr:`Dictionary.fingerprint`: a dictionary retrained
 #: with the same settings has other templates, so the same indices would be other sounds).
-_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "fingerprint")
+_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "latency_samples", "fingerprint")  # latency_samples tells the window designs apart
 _MADE_FOR_TEXT = ("fingerprint",)
 
 
-def user_preset_dir() -> Path:
-    """The user's preset folder: ``$RTNMF_PRESET_DIR`` or the platform's per-user config folder."""
-    override = os.environ.get("RTNMF_PRESET_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("realtime_nmf")) / "presets"
-
-
-def bundled_preset_dir() -> Path:
-    """The presets shipped with realtime_nmf (installed as package data)."""
-    from importlib import resources
-
-    try:
-        installed = Path(str(resources.files("realtime_nmf.bundled_presets")))
-        if installed.is_dir():
-            return installed
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "presets"  # running from a source checkout
-
-
 def _validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise PresetError(f"preset name {name!r} may use only letters, digits, '_', '-' and '.', e.g. 'heartbeat'")
+    if (not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".")
+            or name.lower().endswith((".yaml", ".yml", ".npz"))):
+        raise PresetError(f"preset name {show(name)} may use only letters, digits, '_', '-' and '.' (1 to 64 of them, starting with "
+                          "a letter or digit, not ending in '.' or '.yaml'), e.g. 'heartbeat'")
     return name
+
+
+def _validate_description(description, where: str) -> str:
+    if not isinstance(description, str):
+        raise PresetError(f"{where}: description must be a text, not {show(description)}")
+    bad = next((c for c in description if not c.isprintable() and c not in "\n\t"), None)
+    if bad is not None:
+        raise PresetError(f"{where}: description must be printable text (no control characters such as {bad!r})")
+    return description
 
 
 @dataclass
@@ -126,6 +133,7 @@ class Preset:
     _dictionary: Dictionary | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        self.description = _validate_description(self.description, f"preset {self.name!r}")
         self.settings = validate_parameters(SEPARATOR_PARAMETERS, self.settings, f"preset {self.name!r}")
         self.dictionary_path = Path(self.dictionary_path)
         if self.chain is not None:
@@ -233,6 +241,8 @@ _PresetDumper.add_representer(list, _represent_list)
 def _validate_chain(chain: Any, where: str) -> list[tuple[str, dict]]:
     if not isinstance(chain, list) or not chain:
         raise PresetError(f"{where}: chain must be a list of processors, e.g. [highpass, nmf, {{gain: {{db: 6}}}}]")
+    if len(chain) > MAX_CHAIN:
+        raise PresetError(f"{where}: the chain holds {len(chain)} processors; at most {MAX_CHAIN}")
     entries = []
     for position, item in enumerate(chain):
         if isinstance(item, str):
@@ -243,9 +253,10 @@ def _validate_chain(chain: Any, where: str) -> list[tuple[str, dict]]:
             name, params = next(iter(item.items()))
             params = {} if params is None else params
         else:
-            raise PresetError(f"{where}: chain entry {position + 1} ({item!r}) must be a processor name or 'name: {{parameters}}'")
+            raise PresetError(f"{where}: chain entry {position + 1} ({show(item)}) must be a processor name or 'name: {{parameters}}'")
         if not isinstance(params, dict):
-            raise PresetError(f"{where}: chain entry {position + 1} ({name}): parameters must be a mapping like {{cutoff: 20}}, not {params!r}")
+            raise PresetError(f"{where}: chain entry {position + 1} ({show(name)}): parameters must be a mapping like {{cutoff: 20}}, "
+                              f"not {show(params)}")
         try:
             cls = get_processor_class(name)
         except ProcessorError as exc:
@@ -265,11 +276,17 @@ def _validate_chain(chain: Any, where: str) -> list[tuple[str, dict]]:
     return entries
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> PresetError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc)
-    return PresetError(f"preset {str(path)!r} is not valid YAML{where}: {problem}")
+def read_preset_data(path: Path) -> Any:
+    """The data of a preset file: a regular file of at most :data:`MAX_PRESET_BYTES` of UTF-8 YAML, read with the bounded loader.
+
+    Raises
+    ------
+    PresetError
+        With one line naming the file and the problem.
+    """
+    return read_yaml_file(path, MAX_PRESET_BYTES, PresetError, what="a preset file",
+                          zip_hint="a dictionary .npz?), not a preset; make a preset of a dictionary with "
+                                   "'rtnmf preset new NAME --dictionary D.npz --keep ...'")
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
@@ -283,28 +300,22 @@ def load_preset(name_or_path: str | Path) -> Preset:
         missing or invalid.
     """
     path = find_preset(name_or_path)
-    if _is_zip(path):
-        raise PresetError(f"{str(path)!r} is a dictionary, not a preset; hear a selection of it with "
+    if is_zip(path):
+        raise PresetError(f"{show_path(path)} is a dictionary, not a preset; hear a selection of it with "
                           f"rtnmf run --dictionary {shlex.quote(str(path))} --keep SPEC --input IN.wav --output OUT.wav, "
                           f"or save one as a preset with rtnmf preset new NAME --dictionary {shlex.quote(str(path))} --keep SPEC")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"cannot read preset {str(path)!r}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
-    return preset_from_dict(data, name=path.stem, base=path.parent, path=path)
+    return preset_from_dict(read_preset_data(path), name=path.stem, base=path.parent, path=path)
 
 
-def _is_zip(path: Path) -> bool:
-    """Whether ``path`` starts like a zip archive (a dictionary ``.npz``)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(2) == b"PK"
-    except OSError:
-        return False
+def _dictionary_path(text: str, base: Path, where: str) -> Path:
+    """The absolute path a preset's ``dictionary`` names (relative to the preset's folder), checked as text first."""
+    if "\0" in text:
+        raise PresetError(f"{where}: dictionary {show(text)} contains a NUL character")
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        user = text[1:].split("/", 1)[0]
+        raise PresetError(f"{where}: dictionary {show(text)}: there is no user {user!r}; write the path out in full")
+    return absolute(os.path.normpath(os.path.join(absolute(base), expanded)))
 
 
 def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = None) -> Preset:
@@ -314,30 +325,26 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
         raise PresetError(f"{where} must be a mapping of keys (dictionary, keep, ...), not {type(data).__name__}")
     unknown = [key for key in data if key not in _TOP_KEYS]
     if unknown:
-        raise PresetError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(_TOP_KEYS)}")
+        raise PresetError(f"{where}: unknown key {show(unknown[0])}; allowed keys: {', '.join(_TOP_KEYS)}")
     version = data.get("version", PRESET_VERSION)
     if version != PRESET_VERSION:
-        raise PresetError(f"{where}: version {version!r} is not supported; this realtime_nmf reads preset version {PRESET_VERSION}")
+        raise PresetError(f"{where}: version {show(version)} is not supported; this realtime_nmf reads preset version {PRESET_VERSION}")
     for key in ("dictionary", "keep"):
         if key not in data:
             raise PresetError(f"{where}: the key {key!r} is missing; a preset needs 'dictionary' (a .npz file) and 'keep' (e.g. 0-3,5)")
     dictionary = data["dictionary"]
     if not isinstance(dictionary, str) or not dictionary:
-        raise PresetError(f"{where}: dictionary must be a file name such as heartbeat.npz, not {dictionary!r}")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise PresetError(f"{where}: description must be a text, not {description!r}")
+        raise PresetError(f"{where}: dictionary must be a file name such as heartbeat.npz, not {show(dictionary)}")
+    description = _validate_description(data.get("description", ""), where)
     keep = data["keep"]
     if not isinstance(keep, (str, int, list)) or isinstance(keep, bool):
-        raise PresetError(f"{where}: keep must be indices, ranges or labels such as 0-3,5 or [0, 3] or all, not {keep!r}")
-    dictionary_path = Path(dictionary).expanduser()
-    if not dictionary_path.is_absolute():
-        dictionary_path = (base / dictionary_path).resolve()
+        raise PresetError(f"{where}: keep must be indices, ranges or labels such as 0-3,5 or [0, 3] or all, not {show(keep)}")
+    dictionary_path = _dictionary_path(dictionary, base, where)
     made_for = data.get("made_for", {})
     if not isinstance(made_for, dict) or set(made_for) - set(_MADE_FOR) or not all(
             (isinstance(v, str) if k in _MADE_FOR_TEXT else isinstance(v, int) and not isinstance(v, bool)) for k, v in made_for.items()):
         raise PresetError(f"{where}: made_for must map {', '.join(k for k in _MADE_FOR if k not in _MADE_FOR_TEXT)} to whole numbers "
-                          f"and fingerprint to a text, not {made_for!r}")
+                          f"and fingerprint to a text, not {show(made_for)}")
     settings = {key: data[key] for key in SEPARATOR_PARAMETERS if key in data}
     try:
         preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=settings, chain=data.get("chain"),
@@ -348,7 +355,7 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
         preset.dictionary  # loads the dictionary
     except DictionaryError as exc:
         raise DictionaryError(f"{where}: {exc}") from None
-    check_made_for(preset, made_for, where)  # before the selection: a replaced dictionary is the real problem
+    check_made_for(preset, made_for, where, _MADE_FOR)  # before the selection: a replaced dictionary is the real problem
     try:
         preset.keep_indices  # checks the selection against the dictionary
     except ParameterError as exc:
@@ -356,50 +363,30 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
     return preset
 
 
-def check_made_for(preset: Preset, made_for: dict, where: str) -> None:
-    """Raise :class:`PresetError` unless the preset's dictionary is the one its ``made_for`` records.
-
-    The settings are compared first (a dictionary of another rate or size), then the
-    fingerprint (the same settings, other templates: retrained or replaced). The message
-    says how to pick the components again.
-    """
-    d, path = preset.dictionary, preset.dictionary_path
-    repick = (f"listen again and pick the components: rtnmf audition {shlex.quote(str(path))} CLIP -o audition/ "
-              + (f"(it was trained on {', '.join(d.provenance['sources'])}) " if d.provenance.get("sources") else "")
-              + f"then rtnmf preset new {preset.name} --dictionary {shlex.quote(str(path))} --keep ... --force")
-    for key in _MADE_FOR:
-        if key not in made_for or key == "fingerprint":
-            continue
-        actual = getattr(d, key)
-        if actual != made_for[key]:
-            raise PresetError(f"{where} was made for a dictionary with {key} {made_for[key]}, but {str(path)!r} has {key} {actual} "
-                              f"(was the dictionary file replaced?); {repick}")
-    expected = made_for.get("fingerprint")
-    if expected is not None and expected != d.fingerprint:
-        raise PresetError(f"{where} was made for another dictionary: {str(path)!r} changed since the preset was saved (fingerprint "
-                          f"{d.fingerprint}, the preset's is {expected}: retrained or replaced), so its kept components "
-                          f"({preset.keep}) may now be other sounds; {repick}")
-
-
 def find_preset(name_or_path: str | Path) -> Path:
     """Locate a preset by file path or by name.
 
     A value with a folder separator or a ``.yaml``/``.yml`` ending is a path. A name is
     looked up as ``NAME.yaml`` in :func:`user_preset_dir` first (so a user preset can
-    override a bundled one), then in :func:`bundled_preset_dir`.
+    override a bundled one), then in :func:`bundled_preset_dir`. Only regular files
+    are presets: a folder, a named pipe or a device is refused as what it is.
     """
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml", ".npz")):
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise PresetError(f"preset file {text!r} does not exist")
+        if "\0" in text:
+            raise PresetError(f"preset file {show_path(text)} contains a NUL character")
+        path = Path(os.path.expanduser(text))
+        check_input_file(path, PresetError, what="a preset file", missing=f"preset file {show_path(text)} does not exist")
         return path
     _validate_name(text)
     for folder in (user_preset_dir(), bundled_preset_dir()):
         for suffix in (".yaml", ".yml"):
             candidate = folder / f"{text}{suffix}"
-            if candidate.is_file():
+            problem, _ = path_problem(candidate)
+            if problem == "":
                 return candidate
+            if problem != "missing":
+                check_input_file(candidate, PresetError, what="a preset file")
     names = sorted({entry.name for entry in list_presets()})
     raise PresetError(f"no preset named {text!r}; available: {', '.join(names) or 'none'} (see 'rtnmf presets', or give a path to a .yaml file)")
 
@@ -417,11 +404,14 @@ class PresetEntry:
 
 def _describe(path: Path) -> str:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        text = data.get("description", "") if isinstance(data, dict) else ""
-        return str(text).strip().splitlines()[0] if text else ""
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = read_preset_data(path)
+    except PresetError:
         return "(unreadable)"
+    text = data.get("description", "") if isinstance(data, dict) else ""
+    if not isinstance(text, str):
+        return "(unreadable)"
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return "".join(c if c.isprintable() else "?" for c in line)[:200]
 
 
 def list_presets() -> list[PresetEntry]:
@@ -448,13 +438,18 @@ def new_preset(
     chain: list | None = None,
     force: bool = True,
 ) -> Preset:
-    """Create, validate and save a preset.
+    """Create, validate and save a preset: everything is checked before anything is written.
 
     Without ``output`` the preset goes to the user preset folder as ``NAME.yaml``, and
-    the dictionary is copied beside it as ``NAME.npz`` so the preset keeps working when
-    the original file moves. With ``output`` the preset refers to the dictionary where
-    it is (by a path relative to the preset file). With ``force=False`` an existing
-    preset file is refused (:class:`OutputError`, naming ``--force``) before anything is written.
+    the dictionary is copied beside it so the preset keeps working when the original
+    file moves. The copy is written first, under a content-addressed name
+    (``NAME.<16 hex digits of its SHA-256>.npz``), and the preset last, with the folder
+    locked: a ``preset new`` that fails leaves the folder as it was, and two at once
+    take turns, so a preset never points at another's dictionary. Copies of ``NAME``
+    that no preset mentions any more are then removed. With ``output`` the preset
+    refers to the dictionary where it is (by a path relative to the preset file).
+    With ``force=False`` an existing preset file is refused (:class:`OutputError`, naming
+    ``--force``) before anything is written.
 
     Returns
     -------
@@ -465,27 +460,34 @@ def new_preset(
     if not force and (target.exists() or target.is_symlink()):
         check_new_file(target, force=False)  # raises: the file exists
     dictionary = Dictionary.load(dictionary_path)
-    if output is None:
-        folder = user_preset_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PresetError(f"cannot create the user preset folder {str(folder)!r}: {exc.strerror}") from None
-        target = folder / f"{name}.yaml"
-        copy = folder / f"{name}.npz"
-        if Path(dictionary_path).resolve() != copy.resolve():
-            with atomic_write(copy) as handle, open(dictionary_path, "rb") as source:
-                shutil.copyfileobj(source, handle)
-        dictionary_path = copy
-    else:
-        target = Path(output)
     try:
-        preset = Preset(name=name, dictionary_path=Path(dictionary_path).resolve(), keep=keep, settings=settings or {},
+        preset = Preset(name=name, dictionary_path=absolute(dictionary_path), keep=keep, settings=settings or {},
                         chain=chain, description=description, _dictionary=dictionary)
         preset.keep_indices
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
-    except RealtimeNMFError:
-        raise
+    if output is not None:
+        target = Path(output)
+        if target.suffix not in (".yaml", ".yml"):
+            raise PresetError(f"preset file {show_path(target)} must end in .yaml")
+        check_writable_folder(target)
+        return _saved(preset, target)
+    folder = user_preset_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PresetError(f"cannot create the user preset folder {show_path(folder)}: {exc.strerror or exc}") from None
+    def save_pointing_at(copy: Path) -> None:
+        copied = Dictionary.load(copy)
+        if copied.metadata() != dictionary.metadata() or not (copied.W == dictionary.W).all():
+            raise PresetError(f"the dictionary {show_path(dictionary_path)} changed while the preset was being made; try again")
+        preset.dictionary_path, preset._dictionary = copy, copied
+        preset.save(folder / f"{name}.yaml")
+
+    store_copy(folder, name, dictionary_path, save_pointing_at, max_bytes=MAX_FILE_BYTES, preset_bytes=MAX_PRESET_BYTES)
+    return preset
+
+
+def _saved(preset: Preset, target: Path) -> Preset:
     preset.save(target)
     return preset

@@ -8,10 +8,12 @@ processor can compute as soon as ``(m + 1) * hop_length`` samples have arrived, 
 offline functions here (:func:`stft`, :func:`istft`) and the streaming
 :class:`StreamingSTFT` see exactly the same frames.
 
-Synthesis uses the least-squares (Griffin-Lim) synthesis window
-``w_s = w_a / sum_k w_a(n + k * hop)**2``, so analysis followed by synthesis of an unchanged
-spectrum gives the input back exactly for any window and hop that satisfy the
-non-zero overlap-add condition.
+Windows come from :mod:`realtime_nmf.windows`: a named window (``"hann"``) with its
+least-squares synthesis window, or the asymmetric low-latency pair (``"asymmetric"``),
+whose synthesis window covers only the last ``2 * hop_length`` samples of a frame. Either
+way analysis followed by synthesis of an unchanged spectrum gives the input back exactly,
+and the streaming latency is the synthesis window's length minus one sample
+(:func:`streaming_latency`).
 
 Audio arrays are ``(n_samples, n_channels)`` (the layout of soundfile and sounddevice);
 spectra are ``(n_bins, n_channels)`` per frame and ``(n_bins, n_frames, n_channels)``
@@ -26,6 +28,11 @@ import numpy as np
 
 from .errors import ParameterError
 from .ringbuffer import SampleFifo
+from .windows import analysis_window, synthesis_length, synthesis_window, validate_window_design, window_latency
+
+#: Samples beyond this magnitude (+120 dB above full scale) are not audio: the streaming STFT treats
+#: them like NaN and Inf, as silence, so that no spectrum or activation overflows.
+LOUDEST_SAMPLE = 1e6
 
 __all__ = [
     "analysis_window",
@@ -60,54 +67,8 @@ def validate_stft_settings(n_fft: int, hop_length: int, window: str = "hann") ->
         raise ParameterError(f"hop_length={hop_length} must be at least 1 (e.g. n_fft // 4 = {n_fft // 4})")
     if hop_length > n_fft:
         raise ParameterError(f"hop_length={hop_length} is larger than n_fft={n_fft}; use at most n_fft (e.g. n_fft // 4 = {n_fft // 4})")
-    synthesis_window(window, n_fft, hop_length)  # raises on an unknown window or a NOLA violation
-    return n_fft, hop_length, str(window)
-
-
-#: Periodic cosine-sum windows computed with numpy (no scipy import): name -> coefficients
-#: ``a_k`` of ``sum_k (-1)**k a_k cos(2 pi k n / N)``, as :func:`scipy.signal.get_window`
-#: defines them with ``fftbins=True``.
-_COSINE_WINDOWS = {
-    "hann": (0.5, 0.5),
-    "hamming": (0.54, 0.46),
-    "blackman": (0.42, 0.5, 0.08),
-}
-
-
-def analysis_window(window: str, n_fft: int) -> np.ndarray:
-    """Periodic analysis window of length ``n_fft`` (float64), by scipy name, e.g. ``"hann"``.
-
-    ``"hann"``, ``"hamming"`` and ``"blackman"`` are computed here; any other name is
-    looked up with :func:`scipy.signal.get_window` (imported only then).
-    """
-    n_fft = int(n_fft)
-    if isinstance(window, str) and window in _COSINE_WINDOWS:
-        phase = 2.0 * np.pi * np.arange(n_fft) / n_fft
-        w = np.zeros(n_fft)
-        for k, a in enumerate(_COSINE_WINDOWS[window]):
-            w += (-1) ** k * a * np.cos(k * phase)
-        return w
-    import scipy.signal
-
-    try:
-        return scipy.signal.get_window(window, n_fft, fftbins=True).astype(np.float64)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"window={window!r} is not a window scipy knows ({exc}); use e.g. 'hann' or 'hamming'") from None
-
-
-def synthesis_window(window: str, n_fft: int, hop_length: int) -> np.ndarray:
-    """Least-squares synthesis window for the given analysis window and hop (float64)."""
-    w = analysis_window(window, n_fft)
-    wss = np.zeros(n_fft)
-    for shift in range(-((n_fft - 1) // hop_length) * hop_length, n_fft, hop_length):
-        lo, hi = max(0, shift), min(n_fft, n_fft + shift)
-        wss[lo:hi] += w[lo - shift : hi - shift] ** 2
-    if wss.min() < 1e-3 * wss.max():
-        raise ParameterError(
-            f"window={window!r} with n_fft={n_fft} and hop_length={hop_length} does not overlap enough to be inverted; "
-            f"use a smaller hop, e.g. n_fft // 4 = {n_fft // 4}"
-        )
-    return w / wss
+    window = validate_window_design(window, n_fft, hop_length)  # an unknown window, a NOLA violation, a too long hop
+    return n_fft, hop_length, window
 
 
 def n_frames_for(n_samples: int, n_fft: int, hop_length: int) -> int:
@@ -115,13 +76,13 @@ def n_frames_for(n_samples: int, n_fft: int, hop_length: int) -> int:
     return (int(n_samples) + n_fft - 1) // hop_length
 
 
-def streaming_latency(n_fft: int, hop_length: int) -> int:
-    """Latency in samples of :class:`StreamingSTFT`: ``n_fft - 1`` for blocks of any size.
+def streaming_latency(n_fft: int, hop_length: int, window: str = "hann") -> int:
+    """Latency in samples of :class:`StreamingSTFT` for blocks of any size.
 
-    An output sample depends on every input sample of the last frame that covers it,
-    and that frame can end up to ``n_fft - 1`` samples later.
+    ``n_fft - 1`` for a named window, ``2 * hop_length - 1`` for the asymmetric design
+    (see :func:`realtime_nmf.windows.window_latency`).
     """
-    return int(n_fft) - 1
+    return window_latency(window, n_fft, hop_length)
 
 
 def _as_2d(y: np.ndarray) -> np.ndarray:
@@ -143,7 +104,7 @@ def _stft_chunks(y: np.ndarray, n_fft: int, hop_length: int, window: str, real_d
     n_samples, n_channels = y.shape
     n_frames = n_frames_for(n_samples, n_fft, hop_length)
     lead = n_fft - hop_length
-    w = analysis_window(window, n_fft).astype(real_dtype)
+    w = analysis_window(window, n_fft, hop_length).astype(real_dtype)
     step = max(1, (1 << 20) // (n_fft * n_channels))  # bound the temporary frame stack (about 4 MB of frames)
     for start in range(0, n_frames, step):
         stop = min(n_frames, start + step)
@@ -230,8 +191,43 @@ def magnitude_spectrogram(y: np.ndarray, n_fft: int, hop_length: int, window: st
     return V
 
 
+def _fft_functions():
+    """Row-wise float32 ``rfft(frames, out)`` and ``irfft(spectra, out)`` for the streaming engine.
+
+    numpy 2 runs its FFTs as generalised ufuncs (``numpy.fft._pocketfft_umath``);
+    calling them directly in float32 skips the Python wrapper of ``np.fft.rfft`` (which
+    also computes float32 input in float64), about half the cost of a one-frame FFT. The
+    public functions are used where that module is missing.
+    """
+    try:
+        from numpy.fft import _pocketfft_umath as pfu
+
+        forward, inverse = pfu.rfft_n_even, pfu.irfft
+    except (ImportError, AttributeError):
+        forward = inverse = None
+    one = np.float32(1.0)
+    if forward is not None:
+        def rfft(frames, out):
+            if frames.shape[-1] % 2:
+                return np.fft.rfft(frames, axis=-1, out=out)
+            return forward(frames, one, out=out)
+
+        def irfft(spectra, out):
+            return inverse(spectra, np.float32(1.0 / out.shape[-1]), out=out)
+    else:
+        def rfft(frames, out):
+            return np.fft.rfft(frames, axis=-1, out=out)
+
+        def irfft(spectra, out):
+            return np.fft.irfft(spectra, n=out.shape[-1], axis=-1, out=out)
+    return rfft, irfft
+
+
+_rfft, _irfft = _fft_functions()
+
+
 class StreamingSTFT:
-    """Block-in, block-out STFT processing with a fixed latency of ``n_fft - 1`` samples.
+    """Block-in, block-out STFT processing with a fixed latency (:func:`streaming_latency`).
 
     Input samples collect in a linear analysis buffer; as soon as hops are complete, the
     frames that end with them are windowed and transformed together (at most
@@ -245,8 +241,10 @@ class StreamingSTFT:
     an output that does not.
 
     All buffers are allocated here; :meth:`process` allocates nothing apart from what the
-    FFT calls need. NaN and Inf input samples are replaced by zeros when the frame that
-    holds them is analysed (counted in ``nonfinite_frames``), so a burst of them silences
+    FFT calls need. NaN and Inf input samples, and samples beyond :data:`LOUDEST_SAMPLE`
+    (+120 dB above full scale: not audio, and enough to overflow a spectrum), are replaced
+    by zeros as they arrive (counted in ``nonfinite_samples``, and the frames that hold
+    them in ``nonfinite_frames``); checking a block costs two reductions. So a burst of them silences
     at most one window of output and never poisons the state.
 
     Parameters
@@ -273,19 +271,28 @@ class StreamingSTFT:
         self.spectral_fn = spectral_fn
         n_fft, hop, B, C = self.n_fft, self.hop_length, self.batch_frames, self.n_channels
         self._lead = n_fft - hop
-        self._window = analysis_window(window, n_fft).astype(np.float32)
-        self._synthesis = synthesis_window(window, n_fft, hop).astype(np.float32)
+        # synthesis covers only the last L samples of a frame (L = n_fft, or 2 * hop for the asymmetric design)
+        self._synthesis_length = L = synthesis_length(self.window, n_fft, hop)
+        self._window = analysis_window(self.window, n_fft, hop).astype(np.float32)
+        self._synthesis = np.ascontiguousarray(synthesis_window(self.window, n_fft, hop)[n_fft - L :], dtype=np.float32)
         self._input = np.zeros((self._lead + B * hop, C), np.float32)  # the last n_fft - hop samples, then new ones
         self._frames = np.zeros((B * C, n_fft), np.float32)
         self._spectra = np.zeros((B * C, n_fft // 2 + 1), np.complex64)
-        self._accumulator = np.zeros((C, n_fft + B * hop), np.float32)  # overlap-add
+        self._accumulator = np.zeros((C, L + B * hop), np.float32)  # overlap-add of the frames' last L samples
+        # frame j of channel c is input[j * hop : j * hop + n_fft, c]: views built once (as_strided costs microseconds)
+        item = self._input.itemsize
+        self._frame_views = [None] + [
+            (np.lib.stride_tricks.as_strided(self._input, shape=(g, C, n_fft), strides=(hop * C * item, item, C * item), writeable=False),
+             self._frames[: g * C].reshape(g, C, n_fft))
+            for g in range(1, B + 1)
+        ]
         self._fifo = SampleFifo((B + 1) * hop, C)  # finished output samples, primed with hop - 1 zeros
         self.reset()
 
     @property
     def latency(self) -> int:
         """Delay in samples between an input sample and the output sample made from it."""
-        return streaming_latency(self.n_fft, self.hop_length)
+        return streaming_latency(self.n_fft, self.hop_length, self.window)
 
     def reset(self) -> None:
         """Forget all past input (the next sample is treated as the first)."""
@@ -294,36 +301,32 @@ class StreamingSTFT:
         self._fifo.keep_last(0)
         self._fifo.write_zeros(self.hop_length - 1)
         self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
+        self._samples_in = 0  # samples fed since the reset
+        self._last_bad_frame = -1  # the last frame counted in nonfinite_frames
+        self.nonfinite_samples = 0
         self.frames_processed = 0
         self.nonfinite_frames = 0
 
     def _window_frames(self, g: int) -> np.ndarray:
-        C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
-        item = self._input.itemsize
-        # frame j of channel c is input[j * hop : j * hop + n_fft, c]
-        view = np.lib.stride_tricks.as_strided(self._input, shape=(g, C, n_fft), strides=(hop * C * item, item, C * item), writeable=False)
-        frames = self._frames[: g * C]
-        np.multiply(view, self._window, out=frames.reshape(g, C, n_fft))
+        frames = self._frames[: g * self.n_channels]
+        view, out = self._frame_views[g]
+        np.multiply(view, self._window, out=out)
         return frames
 
     def _run_frames(self, g: int) -> None:
         C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
         frames = self._window_frames(g)
-        if not np.isfinite(frames.sum()):
-            # NaN or Inf in the input: replace them by zeros for good and count the frames
-            bad = ~np.isfinite(frames).all(axis=1)
-            self.nonfinite_frames += int(bad.reshape(g, C).any(axis=1).sum())
-            np.nan_to_num(self._input, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-            frames = self._window_frames(g)
         spectra = self._spectra[: g * C]
-        np.fft.rfft(frames, axis=1, out=spectra)
+        _rfft(frames, spectra)
         self.spectral_fn(spectra, self.frames_processed)
-        np.fft.irfft(spectra, n=n_fft, axis=1, out=frames)
-        np.multiply(frames, self._synthesis, out=frames)
+        _irfft(spectra, frames)
+        L = self._synthesis_length
+        tails = frames[:, n_fft - L :]  # the synthesis window is zero before them
+        np.multiply(tails, self._synthesis, out=tails)
         accumulator = self._accumulator
         for j in range(g):
-            target = accumulator[:, j * hop : j * hop + n_fft]
-            np.add(target, frames[j * C : (j + 1) * C], out=target)
+            target = accumulator[:, j * hop : j * hop + L]
+            np.add(target, tails[j * C : (j + 1) * C], out=target)
         done = g * hop
         # the first g hops of the accumulator are complete: move them to the FIFO
         self._fifo.write(accumulator[:, :done].T)
@@ -334,6 +337,19 @@ class StreamingSTFT:
         self._input[:keep] = self._input[done : done + keep]
         self._filled -= done
         self.frames_processed += g
+
+    def _silence(self, chunk: np.ndarray) -> None:
+        """Zero the NaN, Inf and too loud samples of ``chunk`` (just fed) and count them and their frames (rare: it allocates)."""
+        bad = ~(np.abs(chunk) <= LOUDEST_SAMPLE)
+        self.nonfinite_samples += int(np.count_nonzero(bad))
+        chunk[bad] = 0.0
+        # frame m holds stream samples m * hop - lead .. m * hop - lead + n_fft - 1: count each frame holding one once
+        s = self._samples_in + np.flatnonzero(bad.any(axis=1))
+        first = -((self.n_fft - self._lead - 1 - s) // self.hop_length)  # ceil((s + lead - n_fft + 1) / hop)
+        last = (s + self._lead) // self.hop_length
+        before = np.maximum.accumulate(np.concatenate(([self._last_bad_frame], last[:-1])))
+        self.nonfinite_frames += int(np.maximum(0, last - np.maximum(first, before + 1) + 1).sum())
+        self._last_bad_frame = int(last.max())
 
     def process(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Feed ``block`` and write the same number of output samples to ``out``.
@@ -356,7 +372,11 @@ class StreamingSTFT:
             room = (B - self.frames_processed % B) * hop - self._filled
             n = min(n_samples - position, room)
             start = self._lead + self._filled
-            self._input[start : start + n] = block[position : position + n]
+            chunk = self._input[start : start + n]
+            chunk[...] = block[position : position + n]
+            if not (-LOUDEST_SAMPLE <= chunk.min() and chunk.max() <= LOUDEST_SAMPLE):  # NaN fails both comparisons
+                self._silence(chunk)
+            self._samples_in += n
             self._filled += n
             complete = self._filled // hop
             if complete:

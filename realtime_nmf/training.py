@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import re
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -24,23 +23,39 @@ import numpy as np
 from . import defaults
 from ._version import __version__
 from .audio import audio_info, check_finite, load, segment_frames
-from .dictionary import Dictionary
+from .dictionary import Dictionary, validate_label
 from .errors import ParameterError
 from .nmf import fit, initial_activations, initialize, validate_beta
 from .stft import magnitude_spectrogram, validate_stft_settings
+from .windows import ASYMMETRIC, hop_for_latency
 
 __all__ = ["learn_dictionary", "train_dictionary", "learn_labelled_dictionary", "train_labelled_dictionary", "resolve_stft_settings",
            "validate_label"]
 
 
-def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length: int | None = None, window: str = defaults.WINDOW):
-    """Fill in default ``n_fft`` (about 50 ms) and hop (a quarter of it) for ``sample_rate``, and validate."""
+def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length: int | None = None, window: str = defaults.WINDOW,
+                          latency_ms: float | None = None):
+    """Fill in default ``n_fft`` (about 50 ms) and hop (a quarter of it) for ``sample_rate``, and validate.
+
+    With ``latency_ms``, the window design is the asymmetric low-latency pair and the hop
+    the longest whose latency ``2 * hop - 1`` is at most ``latency_ms``
+    (:func:`realtime_nmf.windows.hop_for_latency`); ``n_fft`` keeps its value (the
+    frequency resolution). A hop or another window given with it is an error.
+    """
     if n_fft is None and defaults.default_n_fft(sample_rate) < _SMALLEST_N_FFT:
         lowest = _SMALLEST_N_FFT / defaults.WINDOW_SECONDS
         raise ParameterError(f"sample_rate={sample_rate} Hz is too low for audio: the default 50 ms window would hold "
                              f"{defaults.WINDOW_SECONDS * sample_rate:.2g} samples; give a rate of at least {lowest:.0f} Hz "
                              "(e.g. 4000, 22050 or 44100), or --n-fft")
     n_fft = defaults.default_n_fft(sample_rate) if n_fft is None else n_fft
+    if latency_ms is not None:
+        if hop_length is not None:
+            raise ParameterError(f"give a latency (latency_ms={latency_ms!r}) or a hop (hop_length={hop_length!r}), not both: "
+                                 "the latency sets the hop")
+        if window not in (defaults.WINDOW, ASYMMETRIC):
+            raise ParameterError(f"latency_ms={latency_ms!r} uses the {ASYMMETRIC!r} windows; drop window={window!r}")
+        n_fft = validate_stft_settings(n_fft, 1, defaults.WINDOW)[0]
+        return validate_stft_settings(n_fft, hop_for_latency(latency_ms, sample_rate, n_fft), ASYMMETRIC)
     hop_length = defaults.default_hop_length(int(n_fft)) if hop_length is None else hop_length
     return validate_stft_settings(n_fft, hop_length, window)
 
@@ -102,6 +117,7 @@ def learn_dictionary(
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
+    latency_ms: float | None = None,
     power: float = defaults.POWER,
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
@@ -125,6 +141,9 @@ def learn_dictionary(
     n_fft, hop_length : int, optional
         Default: about 50 ms and a quarter of it (:func:`resolve_stft_settings`).
     window : str
+    latency_ms : float, optional
+        Learn with the asymmetric low-latency windows whose streaming latency is at most
+        this (the hop follows from it; :func:`resolve_stft_settings`).
     power : float
         1 for a magnitude spectrogram, 2 for power.
     sources : sequence of str
@@ -139,7 +158,7 @@ def learn_dictionary(
     iterations = _check_number("iterations", iterations, 1)
     beta = validate_beta(beta)
     sample_rate = _check_number("sample_rate", sample_rate, 1)
-    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     V, total = _joined_spectrogram(signals, sources, sample_rate, n_fft, hop_length, window, power)
     if V.shape[1] < n_components:
         raise ParameterError(
@@ -159,6 +178,7 @@ def learn_dictionary(
         "seed": seed,
         "sparsity": sparsity,
         "tolerance": tolerance,
+        "latency_ms_requested": latency_ms,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": __version__,
     }
@@ -199,18 +219,6 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
 # labelled (supervised and semi-supervised) dictionaries
 
 
-def validate_label(label, what: str = "label") -> str:
-    """Return ``label`` if it can name components in a selection (``--keep heart``), else raise.
-
-    A label starts with a letter and holds letters, digits, ``_`` and ``-``; ``all`` is
-    reserved (it keeps every component).
-    """
-    if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", label) or label == "all":
-        raise ParameterError(f"{what}={label!r} must start with a letter and hold only letters, digits, '_' and '-' "
-                             "(and not be 'all'), e.g. heart")
-    return label
-
-
 def _nonempty(signals: Iterable[np.ndarray]):
     """``signals`` as an iterator, or None when it holds nothing (without loading more than its first item)."""
     signals = iter(signals)
@@ -234,6 +242,7 @@ def learn_labelled_dictionary(
     n_fft: int | None = None,
     hop_length: int | None = None,
     window: str = defaults.WINDOW,
+    latency_ms: float | None = None,
     power: float = defaults.POWER,
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
@@ -272,7 +281,7 @@ def learn_labelled_dictionary(
         See :func:`validate_label`.
     beta, iterations, tolerance, init, seed, sparsity
         See :func:`realtime_nmf.nmf.fit`; used by every step (``iterations`` each).
-    n_fft, hop_length, window, power
+    n_fft, hop_length, window, latency_ms, power
         See :func:`learn_dictionary`.
     sources : dict, optional
         Names for the provenance: ``{"target": [...], "background": [...], "mixtures": [...]}``.
@@ -295,7 +304,7 @@ def learn_labelled_dictionary(
     if target_label == background_label:
         raise ParameterError(f"target_label and background_label are both {target_label!r}; give them different names")
     sample_rate = _check_number("sample_rate", sample_rate, 1)
-    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window)
+    n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     names = {role: [str(name) for name in (sources or {}).get(role, ())] for role in ("target", "background", "mixtures")}
     n_background = n_components - target_components
     options = dict(beta=beta, iterations=iterations, tolerance=tolerance, sparsity=sparsity)

@@ -27,6 +27,15 @@ def isolated_user_presets(tmp_path_factory, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def numpy_path_unless_live():
+    """A live engine makes the compiled kernels the default for the rest of its process: undo that after each test."""
+    yield
+    from realtime_nmf import kernels
+
+    kernels.prefer_compiled(False)
+
+
 @pytest.fixture(scope="session")
 def stethoscope():
     """The demo's synthesised stethoscope recording (20 s) and its parts."""

@@ -47,7 +47,11 @@ def clip_file(stethoscope, tmp_path_factory):
 def auditioned(clip_file, tmp_path_factory):
     """The bundled 16-component dictionary (labels heart/breath) auditioned on the 20 s synthetic recording, for heartbeats."""
     folder = tmp_path_factory.mktemp("audition")
+    # the folder of an older audition, of a dictionary with 100 components, with its manifest; and a file of the user's
+    from realtime_nmf.audition._folder import MANIFEST
+
     (folder / "component_99.wav").write_bytes(b"left by an older audition")
+    (folder / MANIFEST).write_text(json.dumps({"format": "realtime_nmf.audition", "files": ["component_99.wav", "index.html"]}))
     (folder / "notes.txt").write_text("the user's own file")
     return audition(BUNDLED, clip_file, folder, profile="heartbeat")
 
@@ -76,7 +80,9 @@ def test_one_audio_file_and_one_picture_per_component(auditioned):
     names = {path.name for path in auditioned.folder.iterdir()}
     components = {f"component_{k:02d}.{ext}" for k in range(16) for ext in ("wav", "png")}
     assert names == components | {"mixture.wav", "mixture.png", "residual.wav", "residual.png", "overview.png", "index.html", "selection.js",
-                                  "notes.txt"}
+                                  "notes.txt", ".rtnmf-audition.json"}
+    manifest = json.loads((auditioned.folder / ".rtnmf-audition.json").read_text())
+    assert set(manifest["files"]) == names - {"notes.txt", ".rtnmf-audition.json"}  # what it wrote: not the user's notes
     assert [p.name for p in auditioned.component_audio] == [f"component_{k:02d}.wav" for k in range(16)]
     for path in auditioned.component_audio + [auditioned.mixture_audio, auditioned.residual_audio]:
         info = sf.info(str(path))

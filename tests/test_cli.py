@@ -16,7 +16,7 @@ import soundfile as sf
 from realtime_nmf import defaults
 from realtime_nmf.cli import build_parser, main
 from realtime_nmf.dictionary import Dictionary
-from realtime_nmf.evaluate import sdr, select_components
+from realtime_nmf.evaluate import sdr, select_components, snr
 from realtime_nmf.decompose import component_signals
 from realtime_nmf.processors.separator import SEPARATOR_PARAMETERS
 
@@ -203,9 +203,11 @@ def test_interrupted_file_run_leaves_a_valid_file(signum, tmp_path):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
-    info = sf.info(str(output))  # a valid, finalised file
+    partial = tmp_path / "out.partial.wav"  # what was done, kept apart: the output's name only ever holds a complete file
+    assert not output.exists()
+    info = sf.info(str(partial))  # a valid, finalised file
     assert 0 < info.frames < 60 * 120000
-    data, _ = sf.read(output)
+    data, _ = sf.read(partial)
     assert data.shape[0] == info.frames
     assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
 
@@ -263,3 +265,25 @@ def test_bundled_presets_work_from_a_non_editable_install(tmp_path):
     folder, keep = result.stdout.splitlines()
     assert Path(folder).is_relative_to(target)
     assert keep.startswith("[")
+
+
+def test_low_latency_workflow_train_info_preset_run(clip, tmp_path, capsys, isolated_user_presets):
+    """rtnmf train --latency-ms: the asymmetric windows end to end; keep-all file mode gives the input back, aligned, exact length."""
+    dictionary_path = tmp_path / "low.npz"
+    assert main(["train", str(clip), "-o", str(dictionary_path), "--components", "8", "--iterations", "30", "--latency-ms", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "latency 31 samples = 7.75 ms (asymmetric windows, synthesis over the last 32 samples)" in out
+    d = Dictionary.load(dictionary_path)
+    assert (d.n_fft, d.hop_length, d.window, d.latency_samples) == (256, 16, "asymmetric", 31)
+    assert main(["info", str(dictionary_path)]) == 0
+    assert "latency        31 samples = 7.8 ms (algorithmic: asymmetric windows" in capsys.readouterr().out
+    assert main(["preset", "new", "low", "--dictionary", str(dictionary_path), "--keep", "all"]) == 0
+    assert main(["info", "low"]) == 0
+    assert "latency        31 samples = 7.8 ms" in capsys.readouterr().out
+    output = tmp_path / "all.wav"
+    assert main(["run", "--preset", "low", "--input", str(clip), "--output", str(output), "--block-size", "333"]) == 0
+    x, _ = sf.read(str(clip), dtype="float32")
+    y, _ = sf.read(str(output), dtype="float32")
+    assert y.shape == x.shape and snr(x, y) > 60.0  # latency compensated: the input itself
+    assert main(["train", str(clip), "-o", str(tmp_path / "bad.npz"), "--latency-ms", "8", "--hop-length", "32"]) == 1
+    assert "not both" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import pytest
 
 from realtime_nmf import defaults
 from realtime_nmf.audition import audition
+from realtime_nmf.batch import BatchRun
 from realtime_nmf.cli import build_parser
 from realtime_nmf.decompose import decompose, separate
 from realtime_nmf.dictionary import Dictionary
@@ -47,6 +48,7 @@ API = [
     (audition, "iterations", "CONVERGED_ITERATIONS"),
     (audition, "tolerance", "CONVERGED_TOLERANCE"),
     (process_file, "block_size", "BLOCK_SIZE"),
+    (BatchRun, "pattern", "BATCH_PATTERN"),
     (resolve_stft_settings, "window", "WINDOW"),
     *[(function, name, constant) for function in (learn_dictionary, learn_labelled_dictionary) for name, constant in (
         ("n_components", "N_COMPONENTS"), ("beta", "BETA"), ("iterations", "TRAIN_ITERATIONS"), ("tolerance", "TRAIN_TOLERANCE"),
@@ -85,6 +87,8 @@ NOT_PARAMETERS = {
     "EPS": "test_nmf (the epsilon of every update)",
     "WINDOW_SECONDS": "test_window_length_defaults",
     "HOP_DIVISOR": "test_window_length_defaults",
+    "MIN_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
+    "MAX_SAMPLE_RATE": "test_hostile_audio, test_hostile_dictionary (the rates a file may declare)",
 }
 
 
@@ -114,6 +118,11 @@ def test_train_cli_defaults_are_the_library_defaults():
     args = build_parser().parse_args(["train", "x.wav", "-o", "d.npz"])
     assert {dest: getattr(args, dest) for dest in TRAIN_CLI} == {dest: getattr(defaults, c) for dest, c in TRAIN_CLI.items()}
     assert args.sample_rate is None and args.n_fft is None and args.hop_length is None  # chosen from the audio
+
+
+def test_batch_cli_default_pattern_is_the_library_default():
+    args = build_parser().parse_args(["batch", "--preset", "p", "in", "-o", "out"])
+    assert args.pattern == defaults.BATCH_PATTERN and args.jobs is None  # None: the usable cores
 
 
 def test_dictionary_field_defaults():

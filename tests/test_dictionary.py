@@ -107,6 +107,8 @@ def test_refuses_pickle_payload_without_running_it(dictionary, tmp_path):
         (lambda meta, W: (dict(meta, n_fft=512), W), "129 rows but n_fft=512 gives 257"),
         (lambda meta, W: (dict(meta, labels=["a"]), W), "1 labels for 6 components"),
         (lambda meta, W: ({k: v for k, v in meta.items() if k != "sample_rate"}, W), "lacks 'sample_rate'"),
+        (lambda meta, W: (dict(meta, latency_samples=31), W), "says its latency is 31 samples"),
+        (lambda meta, W: (dict(meta, format_version=1, window="asymmetric", hop_length=16), W), "version 1 has no asymmetric"),
     ],
 )
 def test_refuses_inconsistent_contents(dictionary, tmp_path, change, message):
@@ -148,3 +150,20 @@ def test_resolve_components(dictionary, spec, expected):
 def test_resolve_components_errors(dictionary, spec, message):
     with pytest.raises(ParameterError, match=message):
         dictionary.resolve_components(spec)
+
+
+def test_asymmetric_window_design_round_trips_and_sets_the_latency(rng, tmp_path):
+    d = Dictionary(W=rng.random((129, 4)).astype(np.float32), sample_rate=4000, n_fft=256, hop_length=16, window="asymmetric")
+    assert d.latency_samples == 31
+    loaded = Dictionary.load(d.save(tmp_path / "low.npz"))
+    assert loaded.window == "asymmetric" and loaded.hop_length == 16 and loaded.latency_samples == 31
+    assert loaded.metadata()["format_version"] == 2 and loaded.metadata()["latency_samples"] == 31
+    assert "31 samples = 7.8 ms (algorithmic: asymmetric windows, synthesis over the last 32 samples)" in loaded.summary()
+
+
+def test_version_1_files_still_load(dictionary, tmp_path):
+    meta = {k: v for k, v in dictionary.metadata().items() if k != "latency_samples"}
+    path = _write_npz(tmp_path / "old.npz", W=dictionary.W, metadata=np.array(json.dumps(dict(meta, format_version=1))))
+    loaded = Dictionary.load(path)
+    assert loaded.window == "hann" and loaded.latency_samples == 255
+    np.testing.assert_array_equal(loaded.W, dictionary.W)

@@ -304,3 +304,10 @@ def test_h_solve_reaches_sklearn_divergence(small_dictionary, stethoscope, beta)
         solver.solve(v, h)
         H_frames[:, m] = h[0]
     assert nmf.beta_divergence(V, W @ H_frames, beta) <= 1.01 * reference
+
+
+def test_nndsvda_with_more_components_than_bins_is_a_clear_error(rng):
+    V = rng.random((9, 50)).astype(np.float32)
+    with pytest.raises(ParameterError, match="n_components=16 is more than the 9 frequency bins x 50 frames allow"):
+        nmf.fit(V, 16, iterations=2)
+    assert nmf.fit(V, 16, iterations=2, init="random").W.shape == (9, 16)

@@ -127,7 +127,9 @@ def test_lookup_by_path_then_user_folder_then_bundled(dictionary_file, isolated_
 def test_new_preset_copies_the_dictionary_into_the_user_folder(dictionary_file, isolated_user_presets):
     preset = new_preset("mine", dictionary_file, "heart", description="two heart components")
     assert preset.path == isolated_user_presets / "mine.yaml"
-    assert (isolated_user_presets / "mine.npz").read_bytes() == dictionary_file.read_bytes()
+    copy = preset.dictionary_path  # content-addressed: mine.<16 hex digits of its SHA-256>.npz
+    assert copy.parent == isolated_user_presets and copy.name.startswith("mine.") and len(copy.name) == len("mine..npz") + 16
+    assert copy.read_bytes() == dictionary_file.read_bytes()
     dictionary_file.unlink()  # the preset keeps working without the original
     assert load_preset("mine").keep_indices == [0, 1]
 
@@ -153,3 +155,16 @@ def test_bundled_presets_work_on_the_demo_recording():
         after = sdr(parts[target][half:], y[half:])
         assert after > before + 3.0, (name, before, after)
         assert np.isfinite(y).all()
+
+
+def test_a_preset_knows_its_window_design(small_dictionary, tmp_path):
+    """made_for records the latency, so a low-latency dictionary replaced by a symmetric one of the same sizes is caught."""
+    low = dataclasses.replace(small_dictionary, window="asymmetric")
+    path = low.save(tmp_path / "low.npz")
+    preset = Preset(name="low", dictionary_path=path, keep="0-2")
+    saved = preset.save(tmp_path / "low.yaml")
+    assert "latency_samples: 127" in saved.read_text()
+    assert load_preset(saved).latency == 127
+    small_dictionary.save(path)  # the same n_fft, hop and components, the Hann window: latency 255
+    with pytest.raises(PresetError, match="latency_samples 127"):
+        load_preset(saved)

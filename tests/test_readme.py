@@ -35,6 +35,8 @@ FIXTURE_FILES = {
     "heart.wav": "heart",
     "heart_true.wav": "heart",
     "lung.wav": "breath",
+    "recordings/p01/visit1.wav": "mixture",
+    "recordings/p02/visit1.wav": "heart",
 }
 
 
@@ -110,6 +112,7 @@ def test_readme_commands_run_for_real(readme_folder, capsys):
 
     parts = synthesize_stethoscope(duration=20.0)
     for name, part in FIXTURE_FILES.items():
+        (readme_folder / name).parent.mkdir(parents=True, exist_ok=True)
         write(name, parts[part], 4000)
     ran = []
     for block in code_blocks(README.read_text(), "bash"):
@@ -119,7 +122,8 @@ def test_readme_commands_run_for_real(readme_folder, capsys):
             status = main(argv)
             assert status == 0, f"`rtnmf {shlex.join(argv)}` exited with {status}: {capsys.readouterr().err}"
             ran.append(argv[0])
-    assert {"train", "audition", "preset", "presets", "info", "run", "evaluate"} <= set(ran)
+    assert {"train", "audition", "preset", "presets", "info", "run", "batch", "evaluate"} <= set(ran)
+    assert (readme_folder / "filtered" / "p02" / "visit1.wav").is_file()
     assert (readme_folder / "audition" / "index.html").is_file() and (readme_folder / "heart_only.wav").is_file()
 
 

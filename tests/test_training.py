@@ -122,3 +122,26 @@ def test_cli_labelled_training_errors(parts, tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "d.npz").exists()
+
+
+def test_latency_ms_chooses_the_hop_of_the_asymmetric_windows_and_keeps_n_fft(stethoscope):
+    from realtime_nmf.training import learn_dictionary, resolve_stft_settings
+
+    assert resolve_stft_settings(4000, latency_ms=8) == (256, 16, "asymmetric")
+    assert resolve_stft_settings(44100, latency_ms=4) == (2048, 88, "asymmetric")
+    assert resolve_stft_settings(48000, n_fft=1024, latency_ms=4) == (1024, 96, "asymmetric")
+    d = learn_dictionary([stethoscope["mixture"][:20000]], 4000, n_components=4, iterations=5, latency_ms=8)
+    assert (d.n_fft, d.hop_length, d.window, d.latency_samples) == (256, 16, "asymmetric", 31)
+    assert d.provenance["latency_ms_requested"] == 8
+
+
+def test_latency_ms_conflicts_are_errors():
+    from realtime_nmf.errors import ParameterError
+    from realtime_nmf.training import resolve_stft_settings
+
+    with pytest.raises(ParameterError, match="not both"):
+        resolve_stft_settings(4000, hop_length=32, latency_ms=8)
+    with pytest.raises(ParameterError, match="drop window='hamming'"):
+        resolve_stft_settings(4000, window="hamming", latency_ms=8)
+    with pytest.raises(ParameterError, match="shorter than one sample"):
+        resolve_stft_settings(4000, latency_ms=0.1)

@@ -255,8 +255,8 @@ def _preset_templates(dictionary, path: Path, clip_name: str, clip_path: str) ->
     """Preset YAML, ``rtnmf preset new`` and ``rtnmf run`` commands with placeholders for the name and the kept indices."""
     from ..presets import Preset
 
-    preset = Preset(name=NAME_PLACEHOLDER, dictionary_path=path, keep=KEEP_PLACEHOLDER,
-                    description=f"Components of {path.name} chosen by ear with rtnmf audition on {clip_name}", _dictionary=dictionary)
+    description = "".join(c if c.isprintable() else "?" for c in f"Components of {path.name} chosen by ear with rtnmf audition on {clip_name}")
+    preset = Preset(name=NAME_PLACEHOLDER, dictionary_path=path, keep=KEEP_PLACEHOLDER, description=description, _dictionary=dictionary)
     command = f"rtnmf preset new {NAME_PLACEHOLDER} --dictionary {shlex.quote(str(path))} --keep {KEEP_PLACEHOLDER}"
     clip = Path(clip_path)
     output = clip.with_name(f"{clip.stem}_{NAME_PLACEHOLDER}.wav")

@@ -29,10 +29,8 @@ target alone ranks the components and ticks the suggested ones
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +40,12 @@ import numpy as np
 
 from .. import audio, defaults
 from ..dictionary import Dictionary
-from ..errors import OutputError, ParameterError
+from ..errors import ParameterError
 from ..resample import resample
 from .features import ComponentFeatures, component_features, contribution_share
 from .profiles import Profile, get_profile
 from .reference import ExampleRanking
+from ._folder import AuditionFolder
 
 __all__ = ["audition", "AuditionReport", "SORT_ORDERS", "component_file_stem"]
 
@@ -62,7 +61,6 @@ SORT_ORDERS = {
 _OUTPUT_SUBTYPE = "FLOAT"  # 32-bit float WAV: exact sums, no clipping of loud components
 #: The page's data for mixing the ticked components in the browser (see :mod:`realtime_nmf.audition.selection`).
 SELECTION_DATA = "selection.js"
-_STALE = re.compile(r"^component_(\d+)\.(wav|png)$")
 
 
 def component_file_stem(index: int, n_components: int) -> str:
@@ -230,25 +228,6 @@ def _load_clip(clip, dictionary: Dictionary, sample_rate: int | None, *, start: 
     return np.ascontiguousarray(y), name, notes
 
 
-def _prepare_folder(folder: str | Path, n_components: int) -> Path:
-    """Create the output folder if needed; remove component files a previous run left for other indices."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{str(folder)!r} is a file; give a folder for the audition files")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the folder {str(folder)!r}: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write in {str(folder)!r}: no permission")
-    current = {component_file_stem(k, n_components) for k in range(n_components)}
-    for path in folder.iterdir():
-        if _STALE.match(path.name) and path.stem not in current:
-            with contextlib.suppress(OSError):  # a stale file that cannot go is harmless: the page does not list it
-                path.unlink()
-    return folder
-
-
 # --------------------------------------------------------------------------------------
 # the audition
 
@@ -277,8 +256,11 @@ def audition(
     clip : str, Path or np.ndarray [shape=(n_samples,) or (n_samples, n_channels)]
         An audio file or samples; mixed to mono and resampled to the dictionary's rate.
     folder : str or Path
-        Output folder; created if missing. Files of a previous audition there are
-        replaced (component files for indices this dictionary lacks are removed).
+        Output folder: a new or empty folder (made if missing), or one an earlier audition
+        wrote, whose files are then replaced (those for component indices this dictionary
+        lacks are removed). A folder holding other files is refused before anything is
+        written, and a file the user put in an audition folder is never touched
+        (see :mod:`realtime_nmf.audition._folder`).
     sample_rate : int, optional
         Rate of ``clip`` when it is an array (required then).
     dictionary_path : str or Path, optional
@@ -307,7 +289,7 @@ def audition(
     ------
     DictionaryError, AudioFileError, ParameterError, OutputError
         A missing or invalid dictionary or clip, a clip too short or silent, an output
-        folder that cannot be written.
+        folder that cannot be written or holds files an audition did not write.
     """
     from ..decompose import decompose, iter_component_signals
     from ..stft import magnitude_spectrogram
@@ -322,12 +304,13 @@ def audition(
     if reference is not None:
         example, example_name, example_notes = _load_clip(reference, d, sample_rate, what="target example")
         notes += example_notes
-    folder = _prepare_folder(folder, d.n_components)
+    out = AuditionFolder(folder)
+    folder = out.path
     extra = []
     if known_path is None and dictionary_path is not None:
         known_path = Path(dictionary_path).resolve()
     if known_path is None:
-        known_path = d.save(folder / "dictionary.npz").resolve()
+        known_path = d.save(out.file("dictionary.npz")).resolve()
         extra.append(known_path)
 
     S, H = decompose(d, y, iterations=iterations, tolerance=tolerance)
@@ -338,7 +321,7 @@ def audition(
         return magnitude_spectrogram(signal, d.n_fft, d.hop_length, d.window)
 
     def write_audio(name, signal):
-        return audio.write(folder / name, signal, d.sample_rate, subtype=_OUTPUT_SUBTYPE)
+        return audio.write(out.file(name), signal, d.sample_rate, subtype=_OUTPUT_SUBTYPE)
 
     # one component at a time: memory stays that of a few signals, whatever the number of components
     features, component_audio, component_pictures = [], [], []
@@ -351,7 +334,7 @@ def audition(
         features.append(f)
         stem = component_file_stem(k, d.n_components)
         component_audio.append(write_audio(f"{stem}.wav", signal))
-        component_pictures.append(sheet.save(folder / f"{stem}.png", template=d.W[:, k], activation=H[k], S=S_k,
+        component_pictures.append(sheet.save(out.file(f"{stem}.png"), template=d.W[:, k], activation=H[k], S=S_k,
                                              title=f"component {k}" + (f" \u00b7 {f.label}" if f.label else ""),
                                              notes=_notes(f, profile, ranking), centroid=f.centroid))
         if progress is not None:
@@ -360,17 +343,17 @@ def audition(
     mixture_audio = write_audio("mixture.wav", y)
     residual_audio = write_audio("residual.wav", residual)
     sheet = SignalSheet(scale)
-    sheet.save(folder / "mixture.png", S=np.abs(S), title=f"the clip: {clip_name}")
-    sheet.save(folder / "residual.png", S=spectrogram(residual),
+    sheet.save(out.file("mixture.png"), S=np.abs(S), title=f"the clip: {clip_name}")
+    sheet.save(out.file("residual.png"), S=spectrogram(residual),
                title="residual: the clip minus all components (what the dictionary does not explain)")
     suggested = ranking.suggested if ranking is not None else [f.index for f in features if profile.mark(f) == "likely"]
     names = [f"{f.index} {f.label}".strip() + (" *" if f.index in suggested else "") for f in features]
-    overview = overview_sheet(folder / "overview.png", W=d.W, H=H, scale=scale, names=names,
+    overview = overview_sheet(out.file("overview.png"), W=d.W, H=H, scale=scale, names=names,
                               title=f"{known_path.name}: {d.n_components} components on {clip_name}")
 
     report = AuditionReport(
         folder=folder,
-        page=folder / "index.html",
+        page=out.file("index.html"),
         features=features,
         component_audio=component_audio,
         component_pictures=component_pictures,
@@ -393,8 +376,9 @@ def audition(
     from .page import write_audition_page
     from .selection import write_selection_data
 
-    write_selection_data(folder / SELECTION_DATA, d, y, H)
+    write_selection_data(out.file(SELECTION_DATA), d, y, H)
     write_audition_page(report, d, clip_name, example_name, selection_data=SELECTION_DATA)
+    out.finish()
     return report
 
 

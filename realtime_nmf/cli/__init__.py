@@ -2,12 +2,13 @@
 
 Each subcommand's parser sits beside its command, one module per topic: ``train``,
 ``audition``, ``presets`` (``preset new``, ``presets``, ``info``), ``run`` (``run``,
-``devices``), ``evaluate``, ``demo``.
+``devices``), ``batch``, ``evaluate``, ``demo``.
 
 A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit status 1
-(2 for malformed arguments); Ctrl-C or SIGTERM ends it with status 130 after finalising
-any output file; a reader that goes away (``rtnmf info X | head``) ends it quietly with
-status 141, as SIGPIPE ends other command-line tools.
+(2 for malformed arguments); Ctrl-C, SIGTERM or SIGHUP ends it with status 130 after
+finalising any output file (an interrupted ``run`` keeps its output as ``NAME.partial.EXT``);
+a reader that goes away (``rtnmf info X | head``) ends it quietly with status 141, as
+SIGPIPE ends other command-line tools.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 
 from .._version import __version__
 from ..errors import RealtimeNMFError
-from . import audition, demo, evaluate, presets, run, train
+from . import audition, batch, demo, evaluate, presets, run, train
 from .audition import AUDITION_ORDERS
 from .common import on_sigterm
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     audition.add_parser(commands)
     presets.add_parsers(commands)
     run.add_parsers(commands)
+    batch.add_parser(commands)
     evaluate.add_parser(commands)
     demo.add_parser(commands)
     return parser
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rtnmf`` command. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if hasattr(signal, "SIGTERM") else None
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]  # a closed terminal ends a run like SIGTERM
+    previous = {name: signal.signal(getattr(signal, name), on_sigterm) for name in names}
     try:
         status = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe can still be caught
@@ -59,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     except RealtimeNMFError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("rtnmf: error: not enough memory for this; use shorter audio, fewer components or a smaller n_fft", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rtnmf: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def _silence_stdout() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import shlex
+import sys
+from pathlib import Path
 
 from .. import defaults
 from .._atomic import check_new_file
@@ -129,22 +129,26 @@ def _run_file(args, presets) -> int:
         print(f"note: {args.input} is at {info.sample_rate} Hz; resampling to the dictionary's {rate} Hz for processing "
               f"and back to {info.sample_rate} Hz for the output", file=sys.stderr)
     block_size = defaults.BLOCK_SIZE if args.block_size is None else args.block_size
-    with progress_bar(info.n_samples, "samples", "separating") as bar:
+    with progress_bar(info.n_samples if info.length_known else None, "samples", "separating") as bar:
         stats = process_file(chain, args.input, args.output, processing_rate=rate, block_size=block_size,
                              progress=lambda done, total: bar.update(done - bar.n), start=args.start, end=args.end)
-    separator = next((p for p in chain if getattr(p, "name", "") == "nmf"), None)
     seconds = stats.samples_written / stats.input_rate
     if stats.interrupted:
-        print(f"interrupted: {stats.output_path} holds the first {seconds:.1f} s of {stats.n_samples / stats.input_rate:.1f} s",
-              file=sys.stderr)
+        left = f"{stats.target_path} was left as it was" if Path(stats.target_path).exists() else f"nothing was written to {stats.target_path}"
+        held = (f"{stats.output_path} holds the first {seconds:.1f} s of {stats.n_samples / stats.input_rate:.1f} s" if stats.output_path
+                else "nothing was processed yet")
+        print(f"interrupted: {held}; {left}", file=sys.stderr)
         return 130
     part = (f" (from {args.start or 0:g} s to {(args.start or 0) + stats.n_samples / stats.input_rate:g} s of the input)"
             if args.start is not None or args.end is not None else "")
     print(f"wrote {stats.output_path}{part}: {seconds:.2f} s, {stats.n_channels} channel(s) at {stats.input_rate} Hz, "
           f"{stats.realtime_factor:.0f}x real time, latency compensated ({chain.latency} samples = "
           f"{1000 * chain.latency / rate:.1f} ms at {rate} Hz)")
-    if separator is not None and separator.nonfinite_frames:
-        print(f"warning: {separator.nonfinite_frames} frames held NaN or infinite samples; they were replaced by silence", file=sys.stderr)
+    if stats.shortfall:
+        print(f"warning: {stats.shortfall}; {stats.output_path} holds the {seconds:.2f} s it had", file=sys.stderr)
+    silenced = _silenced(chain)
+    if silenced:
+        print(f"warning: {silenced}", file=sys.stderr)
     if stats.clipped_samples:
         print(f"warning: {stats.clipped_samples} output samples exceeded full scale and were clipped; "
               "write a .wav with float samples or lower the level with a gain processor", file=sys.stderr)
@@ -152,6 +156,20 @@ def _run_file(args, presets) -> int:
     if hint:
         print(hint)
     return 0
+
+
+def _silenced(chain) -> str:
+    """What the chain's processors treated as silence (NaN, Inf, absurdly loud input), as a sentence; "" if nothing."""
+    frames = sum(getattr(p, "nonfinite_frames", 0) for p in chain)  # the separator counts frames
+    samples = sum(getattr(p, "nonfinite_samples", 0) for p in chain if not hasattr(p, "nonfinite_frames"))  # filters, gain
+    parts = []
+    if frames:
+        parts.append(f"{frames} frames held NaN or infinite samples")
+    if samples:
+        parts.append(f"{'and ' if frames else ''}{samples} {'more ' if frames else ''}sample{'s were' if samples > 1 else ' was'} NaN or infinite")
+    if not parts:
+        return ""
+    return ", ".join(parts) + ("; it was replaced by silence" if not frames and samples == 1 else "; they were replaced by silence")
 
 
 def _parse_latency(value: str):

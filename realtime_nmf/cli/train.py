@@ -30,6 +30,9 @@ def add_parser(commands) -> None:
                    help="sample rate to learn at (default: the first clip's)")
     p.add_argument("--n-fft", type=int, default=None, metavar="N", help="FFT size (default: the power of two nearest 50 ms)")
     p.add_argument("--hop-length", type=int, default=None, metavar="H", help="hop between frames (default: n_fft / 4)")
+    p.add_argument("--latency-ms", type=float, default=None, metavar="MS",
+                   help="low latency: learn with asymmetric analysis/synthesis windows and the hop that makes the streaming "
+                        "latency at most MS milliseconds (n_fft, the frequency resolution, is kept; latency = 2 * hop - 1 samples)")
     p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
     p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
@@ -51,6 +54,7 @@ def add_parser(commands) -> None:
 
 
 def command(args) -> int:
+    from ..dictionary import check_dictionary_output
     from ..training import train_dictionary, train_labelled_dictionary
 
     labelled = bool(args.target)
@@ -64,10 +68,11 @@ def command(args) -> int:
                                            ("--background-label", args.background_label)) if value is not None]
         if stray:
             raise RealtimeNMFError(f"{stray[0]} is for labelled training; give --target FILE (and --background FILE) too")
-    check_new_file(args.output, force=args.force)  # before training, not after it
+    check_dictionary_output(args.output)  # a bad -o fails now, not after the training
+    check_new_file(args.output, force=args.force)  # nor an existing one
     options = dict(n_components=args.n_components, beta=args.beta, iterations=args.iterations, tolerance=args.tolerance,
-                   n_fft=args.n_fft, hop_length=args.hop_length, init=args.init, seed=args.seed, sparsity=args.sparsity,
-                   start=args.start, end=args.end)
+                   n_fft=args.n_fft, hop_length=args.hop_length, latency_ms=args.latency_ms, init=args.init, seed=args.seed,
+                   sparsity=args.sparsity, start=args.start, end=args.end)
     steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
     with progress_bar(args.iterations * steps, "it", "training") as bar:
         def progress(iteration, divergence):
@@ -87,6 +92,8 @@ def command(args) -> int:
           f"({p['n_frames']} frames, {dictionary.sample_rate} Hz, n_fft {dictionary.n_fft}, hop {dictionary.hop_length}, beta {dictionary.beta:g})")
     print(f"iterations {p['iterations']}{' (converged)' if p['converged'] else ''}, final divergence {p['divergence']:.6g} "
           f"({p['divergence_per_frame']:.6g} per frame)")
+    print(f"latency {dictionary.latency_samples} samples = {1000 * dictionary.latency_samples / dictionary.sample_rate:.2f} ms "
+          f"({dictionary.latency_reason})")
     print(f"wrote {path}")
     if labelled:
         counts = {label: dictionary.labels.count(label) for label in dict.fromkeys(dictionary.labels)}

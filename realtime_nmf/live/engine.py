@@ -7,9 +7,10 @@ never raises: an exception in a processor silences that block and is counted. Th
 sounddevice callback (:mod:`realtime_nmf.live.devices`) only calls it, so tests drive it with
 arrays.
 
-Resampling in the stream uses :class:`realtime_nmf.resample.LowLatencyResampler` (libsamplerate, ``sinc_fastest``):
-its output comes steadily block after block with a few milliseconds of delay, where
-high-quality offline resamplers hold back hundreds of milliseconds. The delay is
+Resampling in the stream uses :class:`realtime_nmf.resample.LowLatencyResampler` (the
+minimum-phase resampler of :mod:`realtime_nmf.lowdelay`; libsamplerate's ``sinc_fastest``
+without numba): its output comes steadily block after block with a millisecond or two of
+delay, where high-quality offline resamplers hold back hundreds of milliseconds. The delay is
 measured when the engine is built (:attr:`LiveEngine.resampling_delay`), and a FIFO
 primed with that many samples turns the resampler's slightly irregular output into
 blocks of exactly the device's size.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import kernels
 from ..errors import ParameterError
 from ..processors.base import Processor
 from ..resample import LowLatencyResampler
@@ -114,6 +116,7 @@ class LiveEngine:
         self.resampling = self.processing_rate != self.device_rate
         ratio = self.processing_rate / self.device_rate
         self.max_processing_block = int(np.ceil(self.max_block * ratio)) + 64
+        kernels.prefer_compiled()  # one frame per callback: the compiled per-frame kernels pay here
         chain.prepare(self.processing_rate, self.n_channels)
         self.chain = chain
         self.stats = LiveStats()
@@ -136,16 +139,18 @@ class LiveEngine:
         self._output = np.zeros((self.max_block, C), np.float32)
         self._scratch = np.zeros((self.max_block, C), np.float32)
         self._delay = _DelayLine(self.chain.latency, C)
-        self.resampling_delay = self._measure_resampling_delay() if self.resampling else 0
+        self._fifo_priming, self.resampling_delay = self._measure_resampling_delay() if self.resampling else (0, 0)
+        self.resampler_name = ""  # which streaming resampler runs (set when the rates differ)
         self._start_resampling()
 
     def _start_resampling(self) -> None:
         if self.resampling:
             C = self.n_channels
-            self._down = LowLatencyResampler(self.device_rate, self.processing_rate, C)
-            self._up = LowLatencyResampler(self.processing_rate, self.device_rate, C)
-            self._fifo = SampleFifo(self.resampling_delay + 4 * self.max_block + 1024, C)
-            self._fifo.write_zeros(self.resampling_delay)
+            self._down = LowLatencyResampler(self.device_rate, self.processing_rate, C, max_block=self.max_block)
+            self._up = LowLatencyResampler(self.processing_rate, self.device_rate, C, max_block=self.max_processing_block)
+            self.resampler_name = self._down.name
+            self._fifo = SampleFifo(self._fifo_priming + 4 * self.max_block + 1024, C)
+            self._fifo.write_zeros(self._fifo_priming)
 
     def warm_up(self, block: int | None = None, n_blocks: int = 8) -> None:
         """Run a few silent blocks (first calls of FFT and BLAS routines are slow), then start afresh.
@@ -173,16 +178,19 @@ class LiveEngine:
         """Delay of the engine in device samples: the chain's latency plus the resampling delay."""
         return self.chain.latency * self.device_rate / self.processing_rate + self.resampling_delay
 
-    def _measure_resampling_delay(self) -> int:
-        """Device samples by which resampling down and up (with its FIFO) delays the signal.
+    def _measure_resampling_delay(self) -> tuple[int, int]:
+        """The FIFO priming and the device samples by which resampling down and up (with that FIFO) delays the signal.
 
-        Runs fresh resamplers on silence to find how far their output lags (the FIFO
-        priming), then on an impulse to confirm where it comes out.
+        Runs fresh resamplers on silence to find how far their output count ever lags
+        the input's (the priming that keeps the FIFO from running dry), then an impulse
+        through fresh resamplers and the primed FIFO: where it comes out is the delay
+        (libsamplerate holds its filter's delay back, so the two agree; the minimum-phase
+        filter answers at once and its delay is its impulse response's peak).
         """
         C = self.n_channels
         block = min(self.max_block, 256)
-        down = LowLatencyResampler(self.device_rate, self.processing_rate, C)
-        up = LowLatencyResampler(self.processing_rate, self.device_rate, C)
+        down = LowLatencyResampler(self.device_rate, self.processing_rate, C, max_block=self.max_block)
+        up = LowLatencyResampler(self.processing_rate, self.device_rate, C, max_block=self.max_processing_block)
         produced = needed = deficit = 0
         zeros = np.zeros((block, C), np.float32)
         for _ in range(int(2 * self.device_rate / block) + 8):
@@ -191,8 +199,8 @@ class LiveEngine:
             deficit = max(deficit, needed - produced)
         delay = deficit + 2
         # confirm with an impulse through fresh resamplers and the primed FIFO
-        down = LowLatencyResampler(self.device_rate, self.processing_rate, C)
-        up = LowLatencyResampler(self.processing_rate, self.device_rate, C)
+        down = LowLatencyResampler(self.device_rate, self.processing_rate, C, max_block=self.max_block)
+        up = LowLatencyResampler(self.processing_rate, self.device_rate, C, max_block=self.max_processing_block)
         fifo = SampleFifo(delay + 8 * block + 1024, C)
         fifo.write_zeros(delay)
         n_blocks = int(self.device_rate / block) + 8
@@ -204,7 +212,7 @@ class LiveEngine:
             fifo.write(up.process(down.process(signal[i * block : (i + 1) * block])))
             fifo.read(out[i * block : (i + 1) * block])
         peak = int(np.argmax(np.abs(out[:, 0])))
-        return max(delay, peak - at) if abs((peak - at) - delay) <= 2 else delay
+        return delay, max(delay, peak - at)
 
     # ---------------------------------------------------------------------------------
     def stage(self, chain: Processor) -> None:

@@ -49,7 +49,7 @@ class Recorder:
         self.sample_rate = int(sample_rate)
         self._fifo = SampleFifo(max(int(seconds * sample_rate), 4 * max_block), n_channels)
         self._chunk = np.zeros((max(max_block, 4096), n_channels), np.float32)
-        self._writer = AudioWriter(self.path, sample_rate, n_channels, subtype=subtype)
+        self._writer = AudioWriter(self.path, sample_rate, n_channels, subtype=subtype, expected_samples=max_samples)
         self.lost_blocks = 0
         self.error: str | None = None
         self.max_samples = max_samples

@@ -64,6 +64,7 @@ class LiveSummary:
     events: list = field(default_factory=list)
     engine_delay: float = 0.0  # device samples: algorithmic + resampling
     pace: float = float("nan")
+    resampler: str = ""  # which streaming resampler ran, when the rates differ
     recordings: list = field(default_factory=list)
     interrupted: bool = False
 
@@ -73,12 +74,13 @@ class LiveSummary:
 
     def text(self) -> str:
         p = (lambda a, q: float(np.percentile(a, q)) if a.size else float("nan"))
-        resampled = f", processing at {self.processing_rate} Hz (resampled in the stream)" if self.device_rate != self.processing_rate else ""
+        how = f", {self.resampler}" if self.resampler else ""
+        resampled = f", processing at {self.processing_rate} Hz (resampled in the stream{how})" if self.device_rate != self.processing_rate else ""
         block = f"blocks of {self.block_size}" if self.block_size else "blocks chosen by the host"
         lines = [
             f"live run: {self.seconds:.1f} s at {self.device_rate} Hz, {block}{resampled}, pace {self.pace:.3f}x real time"
             + (" (stopped by Ctrl-C or a signal)" if self.interrupted else ""),
-            f"latency:  {self.total_latency_ms:.1f} ms = {self.algorithmic_ms:.1f} algorithmic (STFT window) + {self.resampling_ms:.1f} resampling"
+            f"latency:  {self.total_latency_ms:.1f} ms = {self.algorithmic_ms:.1f} algorithmic (synthesis window) + {self.resampling_ms:.1f} resampling"
             f" + {self.block_ms:.1f} block + {self.input_ms:.1f} input + {self.output_ms:.1f} output (PortAudio); "
             f"the engine delays by {self.engine_delay:.1f} samples",
             f"callback: p50 {100 * p(self.loads, 50):.1f} %, p99 {100 * p(self.loads, 99):.1f} %, max {100 * (self.loads.max() if self.loads.size else 0):.1f} % "
@@ -323,6 +325,7 @@ class LiveSession:
             block_size=self.block_size,
             algorithmic_ms=1000.0 * chain_latency / self.engine.processing_rate,
             resampling_ms=1000.0 * self.engine.resampling_delay / self.device_rate,
+            resampler=self.engine.resampler_name,
             block_ms=1000.0 * block / self.device_rate,
             input_ms=1000.0 * input_latency,
             output_ms=1000.0 * output_latency,

@@ -12,14 +12,21 @@ __all__ = ["validate_beta", "mu_exponent", "frame_exponent", "beta_divergence"]
 EPS = defaults.EPS
 
 
+#: Largest beta accepted: beyond it, ``V ** beta`` of loud spectra overflows float32 (and no one separates sources with it).
+MAX_BETA = 4.0
+
+
 def validate_beta(beta: float) -> float:
-    """Return ``beta`` as a float, or raise :class:`ParameterError` if it is not >= 0."""
+    """Return ``beta`` as a float, or raise :class:`ParameterError` unless it is a number from 0 to :data:`MAX_BETA` (4)."""
+    message = f"beta={beta!r} must be a number >= 0 and at most {MAX_BETA:g} (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)"
+    if isinstance(beta, bool):
+        raise ParameterError(message)
     try:
         beta = float(beta)
-    except (TypeError, ValueError):
-        raise ParameterError(f"beta={beta!r} must be a number >= 0 (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)") from None
-    if not np.isfinite(beta) or beta < 0:
-        raise ParameterError(f"beta={beta!r} must be a number >= 0 (2 = Euclidean, 1 = Kullback-Leibler, 0 = Itakura-Saito)")
+    except (TypeError, ValueError, OverflowError):
+        raise ParameterError(message) from None
+    if not np.isfinite(beta) or not 0 <= beta <= MAX_BETA:
+        raise ParameterError(message)
     return beta
 
 

@@ -67,6 +67,8 @@ def initialize(V: np.ndarray, n_components: int, *, init: str = defaults.INIT, s
     W : np.ndarray [shape=(n_bins, n_components)]
     H : np.ndarray [shape=(n_components, n_frames)]
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ParameterError(f"seed={seed!r} must be a whole number >= 0 (or None)")
     rng = np.random.default_rng(seed)
     n_bins, n_frames = V.shape
     avg = float(V.mean())
@@ -77,6 +79,11 @@ def initialize(V: np.ndarray, n_components: int, *, init: str = defaults.INIT, s
         return W.astype(V.dtype), H.astype(V.dtype)
     if init != "nndsvda":
         raise ParameterError(f"init={init!r} is not known; use 'nndsvda' or 'random'")
+    if n_components > min(n_bins, n_frames):
+        raise ParameterError(
+            f"n_components={n_components} is more than the {n_bins} frequency bins x {n_frames} frames allow with init='nndsvda' "
+            f"(at most {min(n_bins, n_frames)}); use fewer components, a larger n_fft, or init='random'"
+        )
     U, S, Vt = _randomized_svd(V, n_components, rng)
     W = np.zeros((n_bins, n_components), dtype=np.float64)
     H = np.zeros((n_components, n_frames), dtype=np.float64)
@@ -274,8 +281,8 @@ def fit(
         )
     if int(iterations) < 1:
         raise ParameterError(f"iterations={iterations} must be at least 1")
-    if tolerance < 0 or sparsity < 0:
-        raise ParameterError(f"tolerance={tolerance} and sparsity={sparsity} must be >= 0")
+    if not (np.isfinite(tolerance) and tolerance >= 0 and np.isfinite(sparsity) and sparsity >= 0):  # NaN fails every comparison
+        raise ParameterError(f"tolerance={tolerance} and sparsity={sparsity} must be finite numbers >= 0")
     if float(V.max(initial=0.0)) <= 0:
         raise ParameterError("the spectrogram is all zeros: there is nothing to learn (is the audio silent?)")
 

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, kernels
+from ..errors import ParameterError
 from .divergence import frame_exponent, validate_beta
 from .updates import _power_terms
 
 __all__ = ["FrameSolver"]
 
 EPS = defaults.EPS
+
+
+def _compiled_kernels(compiled: bool | None):
+    """The compiled kernels when wanted and available; True without numba is an error."""
+    if compiled is False:
+        return None
+    if compiled is None:
+        return kernels.default()
+    loaded = kernels.load()
+    if loaded is None and compiled:
+        raise ParameterError("compiled=True needs numba (pip install numba) and RTNMF_NO_NUMBA unset")
+    return loaded
 
 
 class FrameSolver:
@@ -38,9 +51,17 @@ class FrameSolver:
         L1 penalty on the activations.
     max_rows : int
         Largest batch.
+    compiled : bool, optional
+        Use the compiled kernels of :mod:`realtime_nmf.kernels` (numba) for batches of up
+        to :data:`realtime_nmf.kernels.MAX_CELLS` cells: by default (None) when the host
+        prefers them (:func:`realtime_nmf.kernels.prefer_compiled`: the live engine does)
+        and numba is available; False runs the numpy path always (the same arithmetic in a dozen
+        numpy calls per update: fast for large batches, whose matrix products reuse each
+        template across rows, four times slower for single frames).
     """
 
-    def __init__(self, W: np.ndarray, *, beta: float, iterations: int, tolerance: float = 0.0, sparsity: float = 0.0, max_rows: int = 1):
+    def __init__(self, W: np.ndarray, *, beta: float, iterations: int, tolerance: float = 0.0, sparsity: float = 0.0, max_rows: int = 1,
+                 compiled: bool | None = None):
         self.W = np.ascontiguousarray(W, dtype=np.float32)
         self.Wt = np.ascontiguousarray(self.W.T)
         self.beta = validate_beta(beta)
@@ -69,6 +90,50 @@ class FrameSolver:
         self._converged = np.zeros((rows, 1), bool)
         self._done = np.zeros((rows, 1), bool)
         self._tolerance = np.float32(self.tolerance)
+        self._kernels = _compiled_kernels(compiled)
+        # batches up to this many rows go to the kernels (larger ones run faster through BLAS)
+        self._kernel_rows = kernels.MAX_CELLS // (n_bins * n_components) if self._kernels is not None else -1
+        if self._kernels is not None:
+            self._k_colsum = np.ascontiguousarray(self._colsum[0])
+            self._k_colsum_raw = np.ascontiguousarray(self._colsum_raw[:, 0])
+            self._k_gram = self._gram if self._gram is not None else np.zeros((1, 1), np.float32)
+            self._k_work = [np.empty(n_bins, np.float32) for _ in range(3)] + [np.empty(n_components, np.float32)]
+            self._k_scalars = tuple(np.float32(x) for x in (self.beta, self.gamma, self.sparsity, self.tolerance, self.eps))
+            # compile (or load from numba's cache) now, never in the audio thread
+            empty_v, empty_h = np.zeros((0, n_bins), np.float32), np.zeros((0, n_components), np.float32)
+            for warm in (True, False):
+                self.begin(np.zeros((0, n_bins), np.complex64), empty_v, empty_h, power=1.0, warm=warm, flat_share=0.2)
+            self.solve(empty_v, empty_h)
+
+    @property
+    def compiled(self) -> bool:
+        """True when the compiled kernels run the small batches."""
+        return self._kernels is not None
+
+    def begin(self, spectra: np.ndarray, v: np.ndarray, h: np.ndarray, *, power: float, warm: bool, flat_share: float) -> None:
+        """Magnitudes of ``spectra`` into ``v``, then the start of every row in ``h``: :meth:`warm_start` or :meth:`start`.
+
+        Parameters
+        ----------
+        spectra : np.ndarray [shape=(n_rows, n_bins), dtype=complex64]
+        v : np.ndarray [shape=(n_rows, n_bins)], written with ``|spectra| ** power``
+        h : np.ndarray [shape=(n_rows, n_components)]
+            Earlier activations in (``warm``), the start out.
+        power : float
+        warm : bool
+        flat_share : float in [0, 1]
+        """
+        if v.shape[0] <= self._kernel_rows:
+            self._kernels.frame_start(spectra, np.float32(power), v, h, bool(warm), np.float32(flat_share), self._k_colsum_raw,
+                                      self._w_total, self.eps)
+            return
+        np.abs(spectra, out=v)
+        if power != 1.0:
+            np.power(v, np.float32(power), out=v)
+        if warm:
+            self.warm_start(v, h, flat_share)
+        else:
+            self.start(v, h)
 
     def start(self, v: np.ndarray, h: np.ndarray) -> None:
         """Cold start: give every component an equal share of each row's energy.
@@ -128,6 +193,10 @@ class FrameSolver:
         int
             Updates run (the largest over the rows).
         """
+        if v.shape[0] <= self._kernel_rows:
+            beta, gamma, sparsity, tolerance, eps = self._k_scalars
+            return self._kernels.frame_solve(v, h, self.Wt, self.W, self._k_gram, self._k_colsum, self.iterations, beta, gamma,
+                                             sparsity, tolerance, eps, *self._k_work)
         n = v.shape[0]
         W, Wt = self.W, self.Wt
         model_ratio, den_num = self._model_ratio[: 2 * n], self._den_num[: 2 * n]

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from .._values import show
 from ..errors import ParameterError, ProcessorError
 from .latency import process_array
 
@@ -64,9 +65,14 @@ class Parameter:
             return value
         if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise ParameterError(f"{place}{name}={value!r} must be {expected}")
-            if self.kind is int and float(value) != int(value):
-                raise ParameterError(f"{place}{name}={value!r} must be {expected}")
+                raise ParameterError(f"{place}{name}={show(value)} must be {expected}")
+            try:
+                number = float(value)
+            except OverflowError:  # an integer too large for a float
+                raise ParameterError(f"{place}{name}={show(value)} must be at most {self.maximum:g}" if self.maximum is not None
+                                     else f"{place}{name}={show(value)} is too large") from None
+            if self.kind is int and not (np.isfinite(number) and number.is_integer()):
+                raise ParameterError(f"{place}{name}={show(value)} must be {expected}")
             value = self.kind(value)
             if not np.isfinite(value):
                 raise ParameterError(f"{place}{name}={value!r} must be finite")
@@ -77,9 +83,9 @@ class Parameter:
                 raise ParameterError(f"{place}{name}={value!r} must be at most {self.maximum:g}{self._range_hint()}")
             return value
         if not isinstance(value, self.kind):
-            raise ParameterError(f"{place}{name}={value!r} must be {expected}")
+            raise ParameterError(f"{place}{name}={show(value)} must be {expected}")
         if self.choices is not None and value not in self.choices:
-            raise ParameterError(f"{place}{name}={value!r} is not one of {', '.join(map(repr, self.choices))}")
+            raise ParameterError(f"{place}{name}={show(value)} is not one of {', '.join(map(repr, self.choices))}")
         return value
 
     def _range_hint(self) -> str:
@@ -90,10 +96,10 @@ class Parameter:
 
 def validate_parameters(declared: Mapping[str, Parameter], given: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Check ``given`` against ``declared``: unknown names are errors; missing ones take defaults."""
-    unknown = sorted(set(given) - set(declared))
+    unknown = sorted((key for key in given if key not in declared), key=repr)
     if unknown:
         known = ", ".join(declared) or "none"
-        raise ParameterError(f"{where}: unknown parameter {unknown[0]!r} (known parameters: {known})")
+        raise ParameterError(f"{where}: unknown parameter {show(unknown[0])} (known parameters: {known})")
     return {name: spec.validate(name, given[name], where) if name in given else spec.default for name, spec in declared.items()}
 
 

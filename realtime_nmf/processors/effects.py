@@ -3,6 +3,10 @@
 The filters keep their state (``zi``) across blocks, so filtering a signal block by block
 gives the same result as filtering it whole. They are designed with scipy.signal when
 prepared, which is also when that module is first imported.
+
+A NaN or infinite input sample is treated as silence by every processor here (and
+counted in ``nonfinite_samples``): it never reaches the output, and it never enters a
+filter's state, which would otherwise stay NaN and silence everything after it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ class Gain(Processor):
     name = "gain"
     parameters = {"db": Parameter(float, 0.0, "gain in dB", minimum=-120.0, maximum=60.0)}
 
+    nonfinite_samples = 0
+
     def _allocate(self) -> None:
         self._factor = np.float32(10.0 ** (self.params["db"] / 20.0))
 
+    def reset(self) -> None:
+        self.nonfinite_samples = 0
+
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
         np.multiply(block, self._factor, out=out)
+        if out.size and not (np.isfinite(out.max()) and np.isfinite(out.min())):  # two reductions, no allocation
+            bad = ~np.isfinite(out)
+            self.nonfinite_samples += int(np.count_nonzero(bad))
+            out[bad] = 0.0
 
 
 class _Butterworth(Processor):
@@ -51,12 +64,24 @@ class _Butterworth(Processor):
         self._sos = scipy.signal.butter(self.params["order"], cutoff, btype=self.btype, fs=self.sample_rate, output="sos")
         self._zi = np.zeros((self._sos.shape[0], 2, self.n_channels))
 
+    nonfinite_samples = 0
+
     def reset(self) -> None:
         if hasattr(self, "_zi"):
             self._zi.fill(0.0)
+        self.nonfinite_samples = 0
 
     def _process(self, block: np.ndarray, out: np.ndarray) -> None:
-        filtered, self._zi = self._sosfilt(self._sos, block, axis=0, zi=self._zi)
+        filtered, state = self._sosfilt(self._sos, block, axis=0, zi=self._zi)
+        if not np.isfinite(state).all():  # a small array: (sections, 2, channels)
+            # NaN or Inf in this block: filter it again from the same state with those samples silent
+            bad = ~np.isfinite(block)
+            self.nonfinite_samples += int(np.count_nonzero(bad))
+            filtered, state = self._sosfilt(self._sos, np.where(bad, np.float32(0.0), block), axis=0, zi=self._zi)
+            if not np.isfinite(state).all():  # finite samples so large the state overflowed: start again from silence
+                state = np.zeros_like(self._zi)
+                filtered = np.zeros_like(filtered)
+        self._zi = state
         out[...] = filtered
 
 

@@ -12,7 +12,6 @@ only registered processors; an import path in a preset is never followed.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 
 from ..errors import ProcessorError
@@ -29,7 +28,9 @@ BUILTIN_PROCESSORS: dict[str, type[Processor]] = {cls.name: cls for cls in (NMFS
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+def _entry_points() -> dict:
+    import importlib.metadata  # only when a preset names a processor that is not built in (about 20 ms)
+
     found = {}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if _NAME.match(entry_point.name) and entry_point.name not in BUILTIN_PROCESSORS:

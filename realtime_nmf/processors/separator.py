@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, kernels
 from ..dictionary import Dictionary
 from ..errors import ParameterError
 from ..nmf import FrameSolver
@@ -144,10 +144,17 @@ class NMFSeparator(Processor):
         self._h.fill(0)
         self.frames = 0
         self.updates = 0
+        self._overflow_frames = 0
 
     @property
     def nonfinite_frames(self) -> int:
-        return self._stft.nonfinite_frames if self.n_channels is not None else 0
+        """Frames that held NaN, Inf or absurdly loud input samples, or whose activations overflowed, since the last reset."""
+        return self._stft.nonfinite_frames + self._overflow_frames if self.n_channels is not None else 0
+
+    @property
+    def nonfinite_samples(self) -> int:
+        """Input samples that were NaN, Inf or beyond ±1e6, treated as silence, since the last reset."""
+        return self._stft.nonfinite_samples if self.n_channels is not None else 0
 
     @property
     def activations(self) -> np.ndarray:
@@ -165,16 +172,21 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
-        np.abs(spectra, out=magnitude)
-        if self.dictionary.power != 1.0:
-            np.power(magnitude, self.dictionary.power, out=magnitude)
-        if first_frame < self.params["batch_frames"]:
-            self._solver.start(magnitude, h)  # no earlier frame in this slot yet: cold start
-        else:
-            self._solver.warm_start(magnitude, h, self.params["flat_start"])
+        # magnitudes finite: the STFT silences NaN, Inf and samples beyond +120 dBFS; no earlier frame in this slot yet: cold start
+        self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
+                           flat_share=self.params["flat_start"])
         self.updates += self._solver.solve(magnitude, h)
+        if not np.isfinite(h.max()):  # loud spectra that overflowed inside the updates (power 2 with a large beta): silence
+            self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
+
+    def _silence(self, bad: np.ndarray, magnitude: np.ndarray, spectra: np.ndarray, h: np.ndarray) -> None:
+        """Treat the rows ``bad`` as silent frames; their activations restart from the floor (rare path: it allocates)."""
+        magnitude[bad] = 0.0
+        spectra[bad] = 0.0
+        h[bad] = self._solver.eps
+        self._overflow_frames += int(np.count_nonzero(bad))
 
     # ---------------------------------------------------------------------------------
     def separate_offline(self, audio: np.ndarray) -> np.ndarray:
@@ -251,9 +263,12 @@ class Masker:
     exponent : float
     max_rows : int
         Largest batch (frames times channels).
+    compiled : bool, optional
+        Use the compiled kernel (:func:`realtime_nmf.kernels.frame_mask`); by default
+        (None) as :func:`realtime_nmf.kernels.default` says (the live engine prefers it).
     """
 
-    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int):
+    def __init__(self, W: np.ndarray, keep: list[int], kind: str, exponent: float, max_rows: int, compiled: bool | None = None):
         rest = [k for k in range(W.shape[1]) if k not in set(keep)]
         self.keep_index = np.array(keep, dtype=np.intp)
         self.rest_index = np.array(rest, dtype=np.intp)
@@ -268,6 +283,12 @@ class Masker:
         self._mask = np.zeros(shape, np.float32)
         self._binary = np.zeros(shape, bool)
         self._eps = np.float32(defaults.EPS)
+        self._kernels = None if compiled is False else (kernels.default() if compiled is None else kernels.load())
+        self._kernel_rows = kernels.MAX_CELLS // (W.shape[0] * W.shape[1]) if self._kernels is not None else -1
+        if self._kernels is not None:
+            self._Wt = np.ascontiguousarray(W.T, dtype=np.float32)
+            self._k_work = (np.empty(W.shape[0], np.float32), np.empty(W.shape[0], np.float32))
+            self.apply(np.zeros((0, W.shape[0]), np.complex64), np.zeros((0, W.shape[1]), np.float32))  # compile now
 
     def apply(self, spectra: np.ndarray, h: np.ndarray) -> None:
         """Multiply ``spectra`` in place by the masks for activations ``h``.
@@ -281,6 +302,10 @@ class Masker:
         """
         if self.rest_index.size == 0:
             return  # every component kept: the mask is 1
+        if spectra.shape[0] <= self._kernel_rows:
+            self._kernels.frame_mask(spectra, h, self.keep_index, self.rest_index, self._Wt, self.kind == "binary",
+                                     np.float32(self.exponent), self._eps, *self._k_work)
+            return
         n = spectra.shape[0]
         target, rest = self._target[:n], self._rest[:n]
         np.take(h, self.keep_index, axis=1, out=self._h_keep[:n])

@@ -1,6 +1,6 @@
 """Performance benchmark: realtime_nmf side by side with what a user would otherwise pick.
 
-Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|training|memory] [--markdown FILE]
+Usage: python -m tools.benchmarks.bench [--quick] [--skip-memory] [--only engine|routes|training|memory|batch] [--markdown FILE]
 
 Every row runs in this process with BLAS pinned to one thread (threadpoolctl), after a
 warm-up, repeated; times are medians with [min-max]. All H-only rows use the same
@@ -21,7 +21,8 @@ Rows: (1) the streaming engine, whole path in file mode, at the setting's update
 10, 15 and 20; (2) scikit-learn's H-only transform per frame and on the whole file; (3) a
 naive numpy per-frame loop; (4) callback cost per block in the live engine; (5) training
 against scikit-learn's NMF(solver="mu"); (6) peak memory of `rtnmf run` on a one-hour
-file and of training on ten minutes.
+file and of training on ten minutes; (7) ``rtnmf batch`` against a shell loop of ``rtnmf run``,
+its scaling to the cores, parent memory, reruns and the start-up CPU (batch.py).
 
 ``--markdown FILE`` also writes every table to FILE (``docs/generated/bench.md`` for the
 documentation's Performance page), headed by the command, machine, date and commit.
@@ -444,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter signals (a smoke run)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory rows (they write a long file)")
-    parser.add_argument("--only", choices=("engine", "training", "memory"), help="run one part of the table")
+    parser.add_argument("--only", choices=("engine", "routes", "training", "memory", "batch"), help="run one part of the table")
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the tables to FILE as Markdown, with the command, machine and date (docs/generated/bench.md)")
     args = parser.parse_args(argv)
@@ -453,15 +454,24 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("tools.benchmarks.bench", sys.argv[1:] if argv is None else argv)
     repeats = 2 if args.quick else 5
     training_repeats = 1 if args.quick else 3
-    parts = {args.only} if args.only else {"engine", "training"} | (set() if args.skip_memory else {"memory"})
+    parts = {args.only} if args.only else {"engine", "routes", "training", "batch"} | (set() if args.skip_memory else {"memory"})
     print(f"machine: {machine()}\n")
     with threadpool_limits(limits=1):
         for setup in (heartbeat_setup(), heavy_setup(args.quick)) if "engine" in parts else ():
             report_engine(report, setup, repeats, args.quick)
+        if "routes" in parts:  # every route side by side, and the live callback at low latency (routes.py)
+            from . import routes
+
+            routes.route_rows(report, args.quick)
+            routes.live_rows(report, args.quick)
         if "training" in parts:
             report_training(report, args.quick, training_repeats)
     if "memory" in parts:
         report_memory(report, args.quick)
+    if "batch" in parts:  # whole commands in fresh interpreters, side by side (batch.py)
+        from . import batch
+
+        batch.batch_rows(report, args.quick)
     if args.markdown is not None:
         report.write(args.markdown)
     return 0

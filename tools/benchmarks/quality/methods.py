@@ -23,6 +23,7 @@ from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.processors.separator import ratio_mask
 from realtime_nmf.stft import magnitude_spectrogram, stft
 from realtime_nmf.training import learn_dictionary, learn_labelled_dictionary
+from realtime_nmf.windows import ASYMMETRIC, hop_for_latency
 
 from .cases import Case
 from .oracle_share import context_columns
@@ -70,6 +71,10 @@ class Method:
     context: int = 0
     #: a separator that is not NMF, for comparison (see static_wiener_estimate)
     baseline: str | None = None
+    #: algorithmic latency in ms: the asymmetric low-latency windows with the hop that gives it (the frame keeps its length)
+    latency_ms: float | None = None
+    #: a symmetric window just short enough for this latency in ms (n_fft - 1 <= it; hop n_fft // hop_divisor)
+    symmetric_latency_ms: float | None = None
 
     def with_(self, name: str, description: str, **changes) -> "Method":
         """A copy with another name and description and the given fields changed (``separator`` merged)."""
@@ -77,9 +82,24 @@ class Method:
         return replace(self, name=name, description=description, separator=separator, **changes)
 
     def stft_settings(self, sample_rate: int) -> tuple[int, int]:
-        """``(n_fft, hop_length)`` at ``sample_rate``: the power of two nearest the window, and its hop."""
+        """``(n_fft, hop_length)`` at ``sample_rate``: the power of two nearest the window, and its hop.
+
+        With ``latency_ms`` the hop is the one of :func:`realtime_nmf.windows.hop_for_latency`;
+        with ``symmetric_latency_ms`` the frame is the longest power of two whose latency
+        ``n_fft - 1`` fits.
+        """
+        if self.symmetric_latency_ms is not None:
+            n_fft = int(2 ** math.floor(math.log2(math.floor(self.symmetric_latency_ms * sample_rate / 1000) + 1)))
+            return n_fft, max(1, n_fft // self.hop_divisor)
         n_fft = int(2 ** round(math.log2(self.window * sample_rate)))
+        if self.latency_ms is not None:
+            return n_fft, hop_for_latency(self.latency_ms, sample_rate, n_fft)
         return n_fft, max(1, n_fft // self.hop_divisor)
+
+    @property
+    def window_name(self) -> str:
+        """The window design: the asymmetric pair with ``latency_ms``, else the defaults' window."""
+        return ASYMMETRIC if self.latency_ms is not None else defaults.WINDOW
 
 
 BEFORE = Method("before", "K 16, KL, 64 ms window (50 ms rule), hop 1/4, ratio mask, 10 updates per frame (the settings before issue 5)")
@@ -149,6 +169,15 @@ def _methods() -> dict[str, Method]:
         methods.append(DEFAULTS.with_(f"proto:ctx{c}" + ("" if k == DEFAULTS.n_components else f"+k{k}"),
                                       f"prototype: temporal context, each frame stacked with its {c} past frames ({c} hops), "
                                       f"beta 0.5, K {k}, mask from the current-frame slice", context=c, n_components=k))
+    # low latency (issue 14): the asymmetric analysis/synthesis pair at the defaults' frame length, the hop from the latency
+    for ms in (16, 8, 4, 2):
+        methods.append(DEFAULTS.with_(f"lat{ms}ms", f"today's defaults with the asymmetric low-latency windows: latency at most {ms} ms "
+                                      f"(hop = (latency + 1) // 2, frame length kept)", latency_ms=float(ms)))
+    methods.append(DEFAULTS.with_("lat4ms+batch1", "lat4ms, every frame warm-started from the one before (batch_frames 1)",
+                                  latency_ms=4.0, separator=dict(batch_frames=1)))
+    methods.append(DEFAULTS.with_("lat4ms+iter20", "lat4ms, 20 updates per frame", latency_ms=4.0, separator=dict(iterations=20)))
+    methods.append(DEFAULTS.with_("sym4ms", "a short symmetric Hann window at the same latency as lat4ms (n_fft 16 at 4 kHz, 64 at 22.05 kHz), "
+                                  "8 components (16 is more than n_fft 16's 9 bins allow)", symmetric_latency_ms=4.0, n_components=8))
     # not NMF: what a fixed equaliser learned from the same labelled first half does (the defaults' STFT settings)
     methods.append(DEFAULTS.with_("baseline:static-wiener",
                                   "baseline, not NMF: fixed per-frequency gain Pt / (Pt + Pb), mean power spectra of the first half's "
@@ -181,6 +210,8 @@ def learn_from_mixture(method: Method, clip: np.ndarray, sample_rate: int, *, sp
     n_fft, hop = method.stft_settings(sample_rate)
     options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=sparsity,
                    iterations=method.train_iterations)
+    if method.window_name != defaults.WINDOW:
+        options["window"] = method.window_name
     if method.context:
         context = learn_context_dictionary(clip, sample_rate, context=method.context, **options)
         return context.current, context
@@ -217,7 +248,7 @@ def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int]
         keep = select_components(clip_components(d, context, mix, explained_only=True), ref) or "all"
     elif method.training in ("labelled", "semi"):
         options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity,
-                       iterations=method.train_iterations)
+                       iterations=method.train_iterations, window=method.window_name)
         roles = dict(background=[mix - ref]) if method.training == "labelled" else dict(mixtures=[mix])
         d = learn_labelled_dictionary([ref], case.sample_rate, target_components=method.target_components, **roles, **options)
         keep = "target"
