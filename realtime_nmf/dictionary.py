@@ -373,7 +373,7 @@ class Dictionary:
         if status.st_size > MAX_FILE_BYTES:
             raise DictionaryError(f"{name} is {format_size(status.st_size)}; a dictionary file is at most {format_size(MAX_FILE_BYTES)}")
         what = f"{name} is not a realtime_nmf dictionary"
-        foreign = _foreign_file(path)
+        foreign = _foreign_file(Path(path))
         if foreign:
             raise DictionaryError(f"{what}: {foreign}")
         try:

@@ -60,7 +60,7 @@ def selection_data(dictionary: Dictionary, y: np.ndarray, H: np.ndarray) -> dict
         "length": int(y.shape[0]),
         "n_components": d.n_components,
         "n_frames": int(H.shape[1]),
-        "analysis_window": _base64(analysis_window(d.window, d.n_fft)),
+        "analysis_window": _base64(analysis_window(d.window, d.n_fft, d.hop_length)),
         "synthesis_window": _base64(synthesis_window(d.window, d.n_fft, d.hop_length)),
         "W": _base64(d.W),  # (n_bins, n_components), row-major
         "H": _base64(H),  # (n_components, n_frames), row-major
