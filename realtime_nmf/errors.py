@@ -79,6 +79,8 @@ class ExitCode:
     RECORDING_FAILED = 4
     #: stopped by Ctrl-C or SIGTERM (files hold what was processed until then)
     INTERRUPTED = 130
+    #: the reader of the standard output went away (``rtnmf info X | head``), as SIGPIPE ends other tools
+    BROKEN_PIPE = 141
 
 
 #: ``(status, meaning)`` for ``rtnmf run --help`` and the README.
@@ -89,6 +91,7 @@ EXIT_CODES = (
     (ExitCode.DEVICE_LOST, "the audio device was lost or stopped answering; recordings hold what arrived until then"),
     (ExitCode.RECORDING_FAILED, "an output file or recording could not be written completely (e.g. disk full)"),
     (ExitCode.INTERRUPTED, "stopped by Ctrl-C or SIGTERM; files hold what was processed until then"),
+    (ExitCode.BROKEN_PIPE, "the reader of the output went away (rtnmf info X | head); ended quietly"),
 )
 
 

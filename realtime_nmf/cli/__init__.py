@@ -8,12 +8,15 @@ A user's mistake ends the program with one line ``rtnmf: error: ...`` and exit s
 (2 for malformed arguments); Ctrl-C, SIGTERM or SIGHUP ends it with status 130 after
 finalising any output file (an interrupted file ``run`` keeps its output as ``NAME.partial.EXT``);
 a lost audio device gives 3 and an output that could not be written completely 4
-(:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``).
+(:class:`realtime_nmf.errors.ExitCode`, listed by ``rtnmf run --help``); a reader that goes
+away (``rtnmf info X | head``) ends it quietly with status 141, as SIGPIPE ends other
+command-line tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = {name: signal.signal(getattr(signal, name), on_sigterm) for name in names}
     try:
         status = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except BrokenPipeError:
+        _silence_stdout()
+        status = ExitCode.BROKEN_PIPE
     except IncompleteOutputError as exc:
         print(f"rtnmf: error: {exc}", file=sys.stderr)
         status = ExitCode.RECORDING_FAILED
@@ -78,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     if devices is not None and devices.portaudio_stuck():
         exit_now(status)  # a PortAudio call never returned (a hung sound server): a normal exit would wait for it
     return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush finds no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

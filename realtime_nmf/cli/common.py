@@ -8,7 +8,8 @@ import sys
 
 from ..processors.base import Parameter
 
-__all__ = ["Interrupted", "on_sigterm", "progress_bar", "add_parameter_flags", "given_parameters", "flag_of", "threads_argument", "exit_now"]
+__all__ = ["Interrupted", "on_sigterm", "progress_bar", "add_parameter_flags", "given_parameters", "flag_of", "threads_argument", "exit_now",
+           "add_force_flag"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -80,3 +81,8 @@ def exit_now(status: int) -> None:
         except Exception:
             pass
     os._exit(int(status))
+
+
+def add_force_flag(parser, what: str) -> None:
+    """``--force``: replace ``what`` when it exists (see :func:`realtime_nmf._atomic.check_new_file`)."""
+    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists (by default an existing file is never replaced)")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from .. import defaults
+from .._atomic import check_new_file
 from ..errors import RealtimeNMFError
 from .._threads import blas_threads
-from .common import progress_bar, threads_argument
+from .common import add_force_flag, progress_bar, threads_argument
 
 
 def add_parser(commands) -> None:
@@ -35,6 +39,9 @@ def add_parser(commands) -> None:
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
     p.add_argument("--threads", type=threads_argument, default=1, metavar="N",
                    help="BLAS threads (default 1; 0 = one per core, which is faster only on idle cores)")
+    p.add_argument("--start", type=float, default=None, metavar="S", help="learn from S seconds into every file on (default: the start)")
+    p.add_argument("--end", type=float, default=None, metavar="S", help="learn up to S seconds into every file (default: the end)")
+    add_force_flag(p, "the dictionary file")
     g = p.add_argument_group("labelled training (supervised / semi-supervised NMF)",
                              "Learn target templates from target-only clips and background templates from background-only clips "
                              "and/or from the CLIPs (mixtures, target templates held fixed); components are labelled, so a "
@@ -65,9 +72,10 @@ def command(args) -> int:
         if stray:
             raise RealtimeNMFError(f"{stray[0]} is for labelled training; give --target FILE (and --background FILE) too")
     check_dictionary_output(args.output)  # a bad -o fails now, not after the training
+    check_new_file(args.output, force=args.force)  # nor an existing one
     options = dict(n_components=args.n_components, beta=args.beta, iterations=args.iterations, tolerance=args.tolerance,
                    n_fft=args.n_fft, hop_length=args.hop_length, latency_ms=args.latency_ms, init=args.init, seed=args.seed,
-                   sparsity=args.sparsity)
+                   sparsity=args.sparsity, start=args.start, end=args.end)
     steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
     with blas_threads(args.threads), progress_bar(args.iterations * steps, "it", "training") as bar:
         def progress(iteration, divergence):
@@ -91,13 +99,34 @@ def command(args) -> int:
           f"({dictionary.latency_reason})")
     print(f"wrote {path}")
     if labelled:
-        target = dictionary.labels[0]
         counts = {label: dictionary.labels.count(label) for label in dict.fromkeys(dictionary.labels)}
         print(f"labels: {', '.join(f'{label} ({n} components)' for label, n in counts.items())} ({p['method']} training)")
         for stage in p["stages"]:
             print(f"  {stage['role']:10} {', '.join(stage['sources']) or '-'}: {stage['duration_seconds']:.1f} s, {stage['iterations']} iterations, "
                   f"divergence {stage['divergence']:.6g}")
-        print(f"next: rtnmf preset new NAME --dictionary {path} --keep {target}")
-    else:
-        print(f"next: listen to the components, then: rtnmf preset new NAME --dictionary {path} --keep 0,3,5")
+    print(next_hint(args, path, dictionary))
     return 0
+
+
+def _part(args) -> str:
+    """The ``--start``/``--end`` flags as given, for a command that should use the same part of a file."""
+    return "".join(f" {flag} {value:g}" for flag, value in (("--start", args.start), ("--end", args.end)) if value is not None)
+
+
+def next_hint(args, path: Path, dictionary) -> str:
+    """The next command, built from this training: audition the components on the clip, or try the labelled target."""
+    d = shlex.quote(str(path))
+    if not args.target:
+        clip = args.clips[0]
+        folder = path.with_name(f"{path.stem}_audition")
+        return (f"next: hear and pick the components: rtnmf audition {d} {shlex.quote(clip)}{_part(args)} -o {shlex.quote(str(folder))}"
+                "\n(with --reference FILE, a few seconds of the target alone, audition ranks and ticks the components that explain it)")
+    label = dictionary.labels[0]
+    lines = []
+    if args.clips:
+        clip = Path(args.clips[0])
+        output = clip.with_name(f"{clip.stem}_{label}.wav")
+        lines.append(f"next: hear the {label} components: rtnmf run --dictionary {d} --keep {shlex.quote(label)} "
+                     f"--input {shlex.quote(str(clip))}{_part(args)} --output {shlex.quote(str(output))}")
+    lines.append(f"{'then' if lines else 'next'}: rtnmf preset new {shlex.quote(label)} --dictionary {d} --keep {shlex.quote(label)}")
+    return "\n".join(lines)

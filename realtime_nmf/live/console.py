@@ -5,7 +5,9 @@ hands it to :func:`run_console`, which starts the
 :class:`~realtime_nmf.live.session.LiveSession`, then every 20 ms reads the keys, polls the
 session (which runs the watchdog), prints what happened and refreshes the status line,
 until the run ends: ``--duration``, the end of the input file, ``q``, Ctrl-C, SIGTERM, a
-lost device or a failed output. Ctrl-C and SIGTERM only set a flag while the loop runs,
+lost device or a failed output. Keys: a component number and Enter keeps or drops it,
+``s`` saves the kept components into the preset's file, ``n``/``p`` switch presets, ``b``
+bypasses, ``q`` quits. Ctrl-C and SIGTERM only set a flag while the loop runs,
 so the teardown always runs to its end; stopping takes at most about a second even
 when the device hangs.
 """
@@ -184,7 +186,8 @@ def _help(session, stdin) -> str:
     lines.append("status: time | preset | input peak | callback load (median/max of the last 200 blocks) | xruns | "
                  "kept: component index + its activation relative to the strongest")
     if stdin is not None and stdin.isatty():
-        lines.append("keys: a component number + Enter keeps or drops it, n/p next/previous preset, b bypass, q quit; "
+        lines.append("keys: a component number + Enter keeps or drops it, s saves the kept ones into the preset file, "
+                     "n/p next/previous preset, b bypass, q quit; "
                      "edits to the preset file are picked up")
     return "\n".join(lines)
 
@@ -230,6 +233,8 @@ def _on_key(session, key: str, typed: str) -> tuple[bool, str]:
         session.switch_preset(-1)
     elif key == "b":
         session.toggle_bypass()
+    elif key == "s":
+        session.save_selection()
     return False, typed
 
 

@@ -26,6 +26,7 @@ from .._atomic import check_distinct_paths
 from .._threads import blas_threads
 from ..errors import ParameterError, PresetError, RealtimeNMFError
 from ..presets import Preset, load_preset
+from ..selections import keep_text, save_selection
 from ..processors.separator import NMFSeparator
 from .devices import check_block_size, choose_rate, device_channels, find_device, open_stream, portaudio_stuck
 from .engine import LiveEngine
@@ -320,6 +321,25 @@ class LiveSession:
             return max(os.stat(preset.path).st_mtime if preset.path else 0.0, os.stat(preset.dictionary_path).st_mtime)
         except OSError:
             return 0.0
+
+    def save_selection(self) -> None:
+        """Write the running separator's kept components into the current preset's file (atomically, after a backup).
+
+        The file's own reload is not taken for an edit; a preset without a file, or a
+        bundled one, is not changed and the message gives the command that saves the
+        selection instead.
+        """
+        separator = self.separator()
+        if separator is None:
+            return
+        try:
+            saved, backup = save_selection(self.current_preset(), list(separator.keep))
+        except RealtimeNMFError as exc:
+            self._event(f"not saved: {exc}")
+            return
+        self.presets[self.preset_index] = saved
+        self._watch[id(saved)] = self._mtime(saved)
+        self._event(f"saved keep {keep_text(saved.keep_indices)} to {saved.path} (the file as it was: {backup.name})")
 
     def check_for_edits(self) -> None:
         """Reload the current preset when its file or dictionary changed on disk (a refused reload changes nothing)."""
