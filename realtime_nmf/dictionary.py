@@ -42,7 +42,7 @@ import numpy as np
 from . import defaults
 from ._atomic import atomic_write, check_writable_folder
 from ._files import check_input_file, show_path
-from ._npz import NpzReader
+from ._npz import NpzReader, describe_foreign
 from ._values import format_size, nesting_depth, printable, real_number, show, whole_number
 from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
@@ -484,7 +484,7 @@ def _foreign_file(path: Path) -> str:
     text = head.lstrip()
     if text.startswith((b"#", b"version:", b"dictionary:", b"description:")):
         return "it is a text file (a preset?); give presets with --preset and dictionaries (.npz files) with --dictionary"
-    return "it is not a NumPy .npz archive (dictionaries are written by rtnmf train)"
+    return describe_foreign(head) + "; dictionaries are written by rtnmf train"
 
 
 def _beta_name(beta: float) -> str:

@@ -111,7 +111,7 @@ def test_the_bundled_presets_record_their_dictionary_fingerprint():
     (b"RIFF\x24\x00\x00\x00WAVEfmt ", "it is a WAV file (audio); a dictionary is learned from audio: rtnmf train"),
     (b"fLaC\x00\x00\x00\x22", "it is a FLAC file (audio)"),
     (b"# realtime_nmf preset 'x'\nversion: 1\n", "it is a text file (a preset?)"),
-    (b"\x00" * 64, "it is not a NumPy .npz archive"),
+    (b"\x00" * 64, "it is not an .npz archive; dictionaries are written by rtnmf train"),
 ])
 def test_foreign_files_given_as_a_dictionary_say_what_they_are(tmp_path, content, reason):
     path = tmp_path / "thing.npz"
