@@ -1,4 +1,4 @@
-"""Atomic file writing: write to a temporary file beside the target, then rename it into place.
+"""Output files: written atomically (a temporary file beside the target, renamed into place), never onto an input.
 
 :class:`StagedFile` is the mechanism (a hidden temporary name in the target's folder,
 committed by a rename); :func:`atomic_write` wraps it for files written in one go
@@ -14,6 +14,8 @@ written block by block. Every file realtime_nmf writes (dictionaries, presets, a
   write to the same target, once its process is gone; one of a live process is left alone;
 - only regular files are replaced: a target that is a folder, a named pipe, a device or
   a socket is refused (replacing ``/dev/null`` by a file would break the system).
+- an output that is one of the run's inputs, or another output, is refused before
+  anything is written (:func:`check_distinct_paths`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ import tempfile
 from pathlib import Path
 
 from ._files import path_problem, show_path
-from .errors import OutputError
+from .errors import IncompleteOutputError, OutputError
 
-__all__ = ["atomic_write", "StagedFile", "check_writable_folder", "set_default_permissions", "temporary_file", "partial_path", "folder_lock",
-           "remove_stale_temporaries"]
+__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_writable_folder", "check_new_file", "check_new_folder",
+           "set_default_permissions", "temporary_file", "partial_path", "folder_lock", "remove_stale_temporaries"]
 
 
 def set_default_permissions(path: str | Path) -> None:
@@ -55,6 +57,32 @@ def check_writable_folder(path: str | Path) -> Path:
     return path
 
 
+def check_new_file(path: str | Path, *, force: bool, flag: str = "--force") -> Path:
+    """Raise :class:`OutputError` if ``path`` exists and ``force`` is false; check its folder can be written.
+
+    The one check every writer of the command line makes before it starts (dictionaries,
+    presets, separated files, recordings), so that nothing existing is replaced unless
+    asked for; the message names the file and the flag that allows it.
+    """
+    path = check_writable_folder(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputError(f"{str(path)!r} already exists; give {flag} to replace it, or choose another name")
+    return path
+
+
+def check_new_folder(path: str | Path, *, force: bool, flag: str = "--force") -> Path:
+    """Raise :class:`OutputError` if the folder ``path`` exists with files in it and ``force`` is false."""
+    path = Path(path)
+    if path.is_dir() and not force:
+        try:
+            names = sorted(entry.name for entry in path.iterdir())
+        except OSError as exc:
+            raise OutputError(f"cannot read the folder {str(path)!r}: {exc.strerror or exc}") from None
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise OutputError(f"the folder {str(path)!r} already holds files ({shown}); give {flag} to replace them, "
+                              "or choose another folder")
+    return path
 def partial_path(path: str | Path) -> Path:
     """Where an interrupted write keeps what it did: ``out.wav`` -> ``out.partial.wav``."""
     path = Path(path)
@@ -99,6 +127,39 @@ def temporary_file(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
         return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
     except OSError as exc:
         raise OutputError(f"cannot write {show_path(path)}: {exc.strerror or exc}") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # hard links, symbolic links, two spellings of one path
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+
+
+def check_distinct_paths(outputs: dict, inputs: dict | None = None) -> None:
+    """Refuse an output that is one of the inputs, or two outputs on one file.
+
+    Parameters
+    ----------
+    outputs, inputs : dict
+        ``{what: path}``, e.g. ``{"--record": "rec.wav"}``, in the words the user gave
+        them (an option name); None values are skipped.
+
+    Raises
+    ------
+    OutputError
+        Naming both and the fix.
+    """
+    outs = [(what, Path(path)) for what, path in outputs.items() if path is not None]
+    ins = [(what, Path(path)) for what, path in (inputs or {}).items() if path is not None]
+    for i, (what, path) in enumerate(outs):
+        for source, source_path in ins:
+            if _same_file(path, source_path):
+                raise OutputError(f"{what} {show_path(path)} is the input file ({source}) under this or another name; "
+                                  "writing it would destroy it: choose another name")
+        for other, other_path in outs[:i]:
+            if _same_file(path, other_path):
+                raise OutputError(f"{other} and {what} both name {show_path(path)}; one would overwrite the other: give two file names")
 
 
 class StagedFile:
@@ -157,7 +218,7 @@ def atomic_write(path: str | Path, mode: str = "wb"):
     except BaseException as exc:
         staged.discard()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write {show_path(staged.path)}: {exc.strerror or exc}") from None
+            raise IncompleteOutputError(f"cannot write {show_path(staged.path)}: {exc.strerror or exc}") from None
         raise
 
 

@@ -37,10 +37,11 @@ from . import defaults
 from ._atomic import StagedFile, check_writable_folder, partial_path
 from ._files import check_input_file, quiet_stderr, show_path
 from ._values import duration_text, format_size
-from .errors import AudioFileError, OutputError, ParameterError
+from .errors import AudioFileError, IncompleteOutputError, OutputError, ParameterError
 from .resample import resample
 
-__all__ = ["AudioInfo", "audio_info", "load", "read_blocks", "BlockReader", "AudioWriter", "write", "check_finite", "MAX_LOAD_SAMPLES",
+__all__ = ["AudioInfo", "audio_info", "frames_between", "segment_frames", "load", "read_blocks", "BlockReader", "AudioWriter", "write",
+           "check_finite", "MAX_LOAD_SAMPLES",
            "MAX_CHANNELS"]
 
 #: Most samples (frames times channels) :func:`load` holds in memory: 2**30, 4 GiB of float32.
@@ -158,14 +159,22 @@ class BlockReader:
         The file's :func:`audio_info`, if already known.
     max_samples : int, optional
         Raise :class:`AudioFileError` as soon as more frames than this are decoded.
+    start, stop : int, optional
+        Frames: yield only ``[start, stop)`` (:func:`segment_frames` gives them). The frames
+        before ``start`` are decoded and dropped (no seek: a header that lies about the
+        length breaks seeking); reading ends at ``stop``.
     """
 
-    def __init__(self, path: str | Path, block_size: int, *, info: AudioInfo | None = None, max_samples: int | None = None):
+    def __init__(self, path: str | Path, block_size: int, *, info: AudioInfo | None = None, max_samples: int | None = None,
+                 start: int = 0, stop: int | None = None):
         self.info = info if info is not None else audio_info(path)
         self.path, self.block_size, self.max_samples = Path(path), int(block_size), max_samples
+        self.start, self.stop = int(start), None if stop is None else int(stop)
         self.samples_read = 0
+        self.samples_yielded = 0  # frames given out: samples_read less those before ``start`` and after ``stop``
         self.error: str | None = None  # what the decoder said when it stopped early
         self.done = False
+        self.stopped = False  # reading ended at ``stop``, before the end of the file
 
     def __iter__(self) -> Iterator[np.ndarray]:
         channels = self.info.n_channels
@@ -181,11 +190,19 @@ class BlockReader:
                 if count <= 0:
                     self.error = _decoder_error(handle) or self.error
                     break
+                first = self.samples_read
                 self.samples_read += count
-                if self.max_samples is not None and self.samples_read > self.max_samples:
+                if self.max_samples is not None and self.samples_read - self.start > self.max_samples:
                     raise AudioFileError(f"{show_path(self.path)} holds more than {self.max_samples} samples; "
                                          f"at most {self.max_samples} samples are loaded at once; use a shorter excerpt")
-                yield block[:count]
+                lo = max(self.start - first, 0)
+                hi = count if self.stop is None else min(count, self.stop - first)
+                if hi > lo:
+                    self.samples_yielded += hi - lo
+                    yield block[lo:hi]
+                if self.stop is not None and self.samples_read >= self.stop:
+                    self.stopped = True
+                    break
                 if count < self.block_size and _decoder_error(handle):
                     self.error = _decoder_error(handle)
                     break
@@ -195,7 +212,7 @@ class BlockReader:
     def shortfall(self) -> str | None:
         """One line when the file decoded to fewer frames than its header announces (after the iteration), else None."""
         info = self.info
-        if not self.done or not info.length_known or self.samples_read >= info.n_samples - info.slack:
+        if not self.done or self.stopped or not info.length_known or self.samples_read >= info.n_samples - info.slack:
             return None
         return (f"{show_path(self.path)} announces {info.n_samples} samples ({duration_text(info.n_samples, info.sample_rate)}) "
                 f"but holds only {self.samples_read} ({duration_text(self.samples_read, info.sample_rate)}): it is truncated or damaged")
@@ -223,8 +240,52 @@ def _decoder_error(handle: sf.SoundFile) -> str | None:
     return ffi.string(snd.sf_strerror(handle._file)).decode("utf-8", "replace")
 
 
-def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
-    """Read a whole audio file as float32.
+def frames_between(n_samples: int, sample_rate: int, start: float | None = None, end: float | None = None, *,
+                   what: str = "the file") -> tuple[int, int]:
+    """The samples ``[first, stop)`` of a signal between ``start`` and ``end`` seconds (``--start``/``--end``).
+
+    Parameters
+    ----------
+    n_samples, sample_rate : int
+        Length and rate of the signal.
+    start, end : float, optional
+        Seconds from its beginning; None for its start and its end. An ``end`` past the
+        end stops at the end.
+    what : str
+        Names the signal in messages.
+
+    Returns
+    -------
+    first, stop : int
+
+    Raises
+    ------
+    ParameterError
+        For a negative or non-finite time, an ``end`` not after ``start``, or a ``start``
+        at or past the end (the message gives the length).
+    """
+    if start is None and end is None:
+        return 0, int(n_samples)
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            raise ParameterError(f"--{name} {value!r} must be a number of seconds from the beginning, 0 or more")
+    if start is not None and end is not None and end <= start:
+        raise ParameterError(f"--end {end:g} must be after --start {start:g}")
+    first = 0 if start is None else int(round(start * sample_rate))
+    stop = n_samples if end is None else min(n_samples, int(round(end * sample_rate)))
+    if first >= n_samples:
+        raise ParameterError(f"--start {start:g} is at or past the end of {what}, which lasts {n_samples / sample_rate:.2f} s")
+    return first, max(stop, first + 1)
+
+
+def segment_frames(info: AudioInfo, start: float | None = None, end: float | None = None) -> tuple[int, int]:
+    """The frames ``[first, stop)`` of a file between ``start`` and ``end`` seconds (see :func:`frames_between`)."""
+    return frames_between(info.n_samples, info.sample_rate, start, end, what=repr(info.path))
+
+
+def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False, start: float | None = None,
+         end: float | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file, or the part of it between ``start`` and ``end`` seconds, as float32.
 
     At most :data:`MAX_LOAD_SAMPLES` samples are held (frames times channels, after
     mixing to mono and resampling): a file whose header announces more is refused
@@ -239,6 +300,8 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
         Resample to this rate (:func:`realtime_nmf.resample.resample`); by default keep the file's rate.
     mono : bool
         Average the channels.
+    start, end : float, optional
+        Seconds: read only this part (see :func:`segment_frames`); by default the whole file.
 
     Returns
     -------
@@ -246,15 +309,17 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     sample_rate : int
     """
     info = audio_info(path)
+    first, stop = segment_frames(info, start, end) if (start is not None or end is not None) else (0, None)
     limit = MAX_LOAD_SAMPLES
     ratio = 1.0 if sample_rate is None else int(sample_rate) / info.sample_rate
     per_frame = (1 if mono else info.n_channels) * max(1.0, ratio)
-    if info.length_known and info.n_samples * per_frame > limit:
+    announced = info.n_samples if stop is None else stop - first
+    if info.length_known and announced * per_frame > limit:
         raise AudioFileError(
             f"{show_path(path)} announces {info.n_samples} samples ({duration_text(info.n_samples, info.sample_rate)}); at most "
             f"{limit} samples are loaded at once (if the file is shorter, its header is damaged: re-save it with an audio editor "
             "or 'sox'; if not, use a shorter excerpt)")
-    reader = BlockReader(path, 1 << 16, info=info, max_samples=int(limit // per_frame))
+    reader = BlockReader(path, 1 << 16, info=info, max_samples=int(limit // per_frame), start=first, stop=stop)
     blocks = []
     for block in reader:
         if mono:
@@ -272,20 +337,22 @@ def load(path: str | Path, *, sample_rate: int | None = None, mono: bool = False
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
 
 
-def read_blocks(path: str | Path, block_size: int) -> Iterator[np.ndarray]:
+def read_blocks(path: str | Path, block_size: int, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
     """Yield float32 blocks ``(block_size, n_channels)`` of a file (the last may be shorter), streaming.
 
     What the decoder delivers, never padded to the header's length; use
     :class:`BlockReader` to learn afterwards whether the file was shorter than announced.
+    ``start`` and ``stop`` (frames, as :func:`segment_frames` gives them) read only that part.
     """
-    yield from BlockReader(path, block_size)
+    yield from BlockReader(path, block_size, start=start, stop=stop)
 
 
 def _output_format(path: Path) -> str:
     extension = path.suffix.lower().lstrip(".")
     formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF", "w64": "W64", "rf64": "RF64", "caf": "CAF"}
     if extension not in formats:
-        raise ParameterError(f"cannot tell the audio format from {str(path)!r}; end the name in .wav, .flac or .ogg")
+        raise ParameterError(f"cannot tell the audio format from {str(path)!r}; end the name in .wav, .flac, .ogg or .mp3 "
+                             "(or .aiff, .w64, .rf64, .caf)")
     return formats[extension]
 
 
@@ -367,7 +434,7 @@ class AudioWriter:
         try:
             self._file.write(block)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"cannot write {show_path(self.path)} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot write {show_path(self.path)} (disk full?): {exc}") from None
         self.samples_written += block.shape[0]
 
     def finish(self) -> Path:
@@ -390,7 +457,7 @@ class AudioWriter:
             self._staged.commit(target)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()
-            raise OutputError(f"cannot finish {show_path(target)} (disk full?): {exc}") from None
+            raise IncompleteOutputError(f"cannot finish {show_path(target)} (disk full?): {exc}") from None
         self.final_path = target
         return target
 

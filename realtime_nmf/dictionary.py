@@ -4,7 +4,8 @@ A dictionary file is a NumPy ``.npz`` archive written without pickle. It holds t
 arrays: ``W`` (float32, shape ``(n_bins, n_components)``) and ``metadata`` (a JSON text)
 with the format name and version, the STFT settings (sample rate, ``n_fft``, hop length,
 window design, spectrogram power), the streaming latency they give, ``beta``, the
-component labels and the training provenance.
+component labels, the training provenance and the dictionary's fingerprint
+(:attr:`Dictionary.fingerprint`, checked when the file is read).
 
 Format versions: 2 (written since the asymmetric low-latency windows,
 :mod:`realtime_nmf.windows`) adds ``latency_samples`` and allows ``window:
@@ -29,6 +30,7 @@ Limits (checked when a file is read, before anything is inflated or allocated):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ import numpy as np
 from . import defaults
 from ._atomic import atomic_write, check_writable_folder
 from ._files import check_input_file, show_path
-from ._npz import NpzReader
+from ._npz import NpzReader, describe_foreign
 from ._values import format_size, nesting_depth, printable, real_number, show, whole_number
 from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
@@ -48,12 +50,15 @@ from .stft import streaming_latency, validate_stft_settings
 from .windows import is_asymmetric, synthesis_length
 
 __all__ = ["Dictionary", "check_dictionary_output", "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "MAX_COMPONENTS", "MAX_N_FFT",
-           "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "MAX_METADATA_CHARS", "MAX_METADATA_DEPTH", "MAX_FILE_BYTES", "validate_label"]
+           "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "MAX_METADATA_CHARS", "MAX_METADATA_DEPTH", "MAX_FILE_BYTES", "validate_label",
+           "FINGERPRINT_DIGITS"]
 
 FORMAT_NAME = "realtime_nmf.dictionary"
 FORMAT_VERSION = 2
 #: Versions :meth:`Dictionary.load` reads.
 READABLE_VERSIONS = (1, 2)
+#: Hexadecimal digits of :attr:`Dictionary.fingerprint` (64 bits of a SHA-256).
+FINGERPRINT_DIGITS = 16
 
 #: Most templates a dictionary holds.
 MAX_COMPONENTS = 1024
@@ -276,6 +281,24 @@ class Dictionary:
                              f"numbered 0 to {self.n_components - 1}")
 
     @property
+    def fingerprint(self) -> str:
+        """A content hash of the templates and the STFT settings they belong to.
+
+        The first :data:`FINGERPRINT_DIGITS` hexadecimal digits of the SHA-256 of the
+        settings that give an index its meaning (sample rate, ``n_fft``, hop length,
+        window, spectrogram power, the shape of ``W``) and of ``W`` itself (float32,
+        little-endian, row-major). Two dictionaries share a fingerprint only when every
+        component is the same template: a preset stores it and refuses a dictionary
+        file that was retrained or replaced since (:func:`realtime_nmf.presets.load_preset`).
+        Labels, ``beta`` and the provenance do not enter it.
+        """
+        settings = {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length, "window": self.window,
+                    "power": self.power, "shape": list(self.W.shape)}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8"))
+        digest.update(np.ascontiguousarray(self.W, dtype="<f4").tobytes())
+        return digest.hexdigest()[:FINGERPRINT_DIGITS]
+
+    @property
     def latency_samples(self) -> int:
         """Algorithmic latency of the streaming engine with these STFT settings, in samples."""
         return streaming_latency(self.n_fft, self.hop_length, self.window)
@@ -302,6 +325,7 @@ class Dictionary:
             "power": self.power,
             "labels": list(self.labels),
             "provenance": self.provenance,
+            "fingerprint": self.fingerprint,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -349,6 +373,9 @@ class Dictionary:
         if status.st_size > MAX_FILE_BYTES:
             raise DictionaryError(f"{name} is {format_size(status.st_size)}; a dictionary file is at most {format_size(MAX_FILE_BYTES)}")
         what = f"{name} is not a realtime_nmf dictionary"
+        foreign = _foreign_file(Path(path))
+        if foreign:
+            raise DictionaryError(f"{what}: {foreign}")
         try:
             handle = open(path, "rb")
         except OSError as exc:
@@ -392,6 +419,12 @@ class Dictionary:
             raise DictionaryError(f"dictionary {name} is invalid: it says its latency is {show(stored)} samples, but its window "
                                   f"{dictionary.window!r} with n_fft {dictionary.n_fft} and hop {dictionary.hop_length} gives "
                                   f"{dictionary.latency_samples}; retrain it")
+        stored = meta.get("fingerprint")
+        if stored is not None and stored != dictionary.fingerprint:
+            raise DictionaryError(
+                f"dictionary {name} does not match the fingerprint saved with it ({show(stored)}, its content gives "
+                f"{dictionary.fingerprint!r}): the file was altered after it was written; restore it or train it again"
+            )
         return dictionary
 
     def summary(self) -> str:
@@ -410,6 +443,7 @@ class Dictionary:
             f"beta           {self.beta:g} ({_beta_name(self.beta)})",
             f"latency        {self.latency_samples} samples = {1000 * self.latency_samples / self.sample_rate:.1f} ms "
             f"(algorithmic: {self.latency_reason})",
+            f"fingerprint    {self.fingerprint}",
         ]
         if any(self.labels):
             lines.append("labels         " + ", ".join(f"{i}:{self.component_name(i)}" for i in range(self.n_components)))
@@ -429,6 +463,32 @@ class Dictionary:
             if "created" in p:
                 lines.append(printable(f"created        {p['created']} by realtime_nmf {p.get('version', '?')}"))
         return "\n".join(lines)
+
+
+#: File signatures of audio formats a user may give where a dictionary belongs.
+_AUDIO_SIGNATURES = ((b"RIFF", "a WAV file"), (b"RF64", "a WAV file"), (b"fLaC", "a FLAC file"), (b"OggS", "an OGG file"),
+                     (b"ID3", "an MP3 file"), (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"FORM", "an AIFF file"))
+
+
+def _foreign_file(path: Path) -> str:
+    """Why ``path`` cannot be a dictionary (an ``.npz`` is a zip archive), or ``""`` when it may be one."""
+    if not path.is_file():
+        return "it is not a regular file"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if head.startswith(b"PK"):
+        return ""
+    for signature, kind in _AUDIO_SIGNATURES:
+        if head.startswith(signature):
+            return (f"it is {kind} (audio); a dictionary is learned from audio: "
+                    f"rtnmf train {path} -o {path.with_suffix('.npz').name}")
+    text = head.lstrip()
+    if text.startswith((b"#", b"version:", b"dictionary:", b"description:")):
+        return "it is a text file (a preset?); give presets with --preset and dictionaries (.npz files) with --dictionary"
+    return describe_foreign(head) + "; dictionaries are written by rtnmf train"
 
 
 def _beta_name(beta: float) -> str:

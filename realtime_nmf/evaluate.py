@@ -158,6 +158,9 @@ class SeparationScores:
         ``sample_rate``; negative: it was ahead).
     notes : list of str
         What was done to the inputs (resampling, mixing to mono, cutting lengths).
+    channels : list of SeparationScores
+        For multichannel files scored channel by channel (:func:`evaluate_files`): the
+        scores of each channel; the scores above are then their means. Empty otherwise.
     """
 
     sdr: float
@@ -170,6 +173,7 @@ class SeparationScores:
     sample_rate: int | None = None
     delay: int = 0
     notes: list = field(default_factory=list)
+    channels: list = field(default_factory=list)
 
     @property
     def sdri(self) -> float | None:
@@ -182,13 +186,32 @@ class SeparationScores:
         return None if self.si_sdr_mixture is None else self.si_sdr - self.si_sdr_mixture
 
     def as_dict(self) -> dict:
-        """The scores by name (``sdr``, ``si_sdr``, ``sir``, ``sar``, ``sdri``, ``si_sdri``...)."""
+        """The scores by name (``sdr``, ``si_sdr``, ``sir``, ``sar``, ``sdri``, ``si_sdri``...), ``channels`` as a list of these."""
         return {"sdr": self.sdr, "si_sdr": self.si_sdr, "sir": self.sir, "sar": self.sar, "sdr_mixture": self.sdr_mixture,
                 "si_sdr_mixture": self.si_sdr_mixture, "sdri": self.sdri, "si_sdri": self.si_sdri, "n_samples": self.n_samples,
-                "sample_rate": self.sample_rate, "delay": self.delay}
+                "sample_rate": self.sample_rate, "delay": self.delay, "notes": list(self.notes),
+                "channels": [channel.as_dict() for channel in self.channels]}
 
     def text(self) -> str:
-        """A small table: the estimate, the mixture and the improvement for each metric."""
+        """A small table per channel (multichannel) or one: the estimate, the mixture and the improvement for each metric."""
+        if not self.channels:
+            return self._table()
+        parts = [f"channel {c + 1}:\n{scores._table()}" for c, scores in enumerate(self.channels)]
+        return "\n".join(parts + [f"mean over the {len(self.channels)} channels:\n{self._table()}"])
+
+    @classmethod
+    def mean_of(cls, channels: list) -> "SeparationScores":
+        """Scores whose every metric is the mean over ``channels`` (each a SeparationScores), which it keeps."""
+
+        def mean(name):
+            values = [getattr(c, name) for c in channels]
+            return None if any(v is None for v in values) else float(np.mean(values))
+
+        first = channels[0]
+        return cls(sdr=mean("sdr"), si_sdr=mean("si_sdr"), sir=mean("sir"), sar=mean("sar"), sdr_mixture=mean("sdr_mixture"),
+                   si_sdr_mixture=mean("si_sdr_mixture"), n_samples=first.n_samples, channels=list(channels))
+
+    def _table(self) -> str:
 
         def db(value) -> str:
             return "" if value is None else ("n/a" if np.isnan(value) else f"{value:+.2f} dB")
@@ -326,11 +349,16 @@ def evaluate_files(
     mixture: str | Path | None = None,
     latency: int | str = 0,
     max_latency: float = 1.0,
+    start: float | None = None,
+    end: float | None = None,
 ) -> SeparationScores:
     """Score an estimate file against a reference file, optionally with the mixture.
 
-    Every file is mixed to mono and resampled to the reference's rate. The estimate is
-    moved back by its latency, then all signals are cut to their common length.
+    Every file is resampled to the reference's rate. When the reference and the estimate
+    (and the mixture, if given) have the same number of channels, more than one, each
+    channel is scored on its own (``channels``; the scores are their means); otherwise
+    every file is mixed to mono. The estimate is moved back by its latency, then all
+    signals are cut to their common length, and to ``start``-``end`` if given.
 
     Parameters
     ----------
@@ -345,13 +373,15 @@ def evaluate_files(
         within ``max_latency`` seconds.
     max_latency : float
         Seconds searched by ``latency="auto"``.
+    start, end : float, optional
+        Seconds of the reference (after alignment): score only this part.
 
     Returns
     -------
     SeparationScores
-        With ``delay`` (at the reference's rate) and ``notes``.
+        With ``delay`` (at the reference's rate), ``notes`` and, channel by channel, ``channels``.
     """
-    from .audio import audio_info, load
+    from .audio import audio_info, frames_between, load
 
     if not (latency == "auto" or (isinstance(latency, (int, np.integer)) and not isinstance(latency, bool))):
         raise ParameterError(f"latency={latency!r} must be a whole number of samples or 'auto'")
@@ -362,17 +392,24 @@ def evaluate_files(
     if mixture is not None:
         infos["mixture"] = audio_info(mixture)
     rate = infos["reference"].sample_rate
+    counts = {name: info.n_channels for name, info in infos.items()}
+    per_channel = counts["reference"] > 1 and counts["estimate"] == counts["reference"] and counts.get("mixture", counts["reference"]) == counts["reference"]
     signals = {}
     for name, info in infos.items():
-        if info.n_channels > 1:
-            notes.append(f"{name} has {info.n_channels} channels: mixed to mono")
+        if info.n_channels > 1 and not per_channel:
+            notes.append(f"{name} has {info.n_channels} channels: mixed to mono"
+                         + (" (the files' channel counts differ, so they are not scored channel by channel)" if len(set(counts.values())) > 1 else ""))
         if info.sample_rate != rate:
             notes.append(f"{name} is at {info.sample_rate} Hz: resampled to the reference's {rate} Hz")
-        signals[name] = load(info.path, sample_rate=rate, mono=True)[0]
+        y = load(info.path, sample_rate=rate, mono=not per_channel)[0]
+        signals[name] = y if per_channel else y[:, None]
+    if per_channel:
+        notes.append(f"{counts['reference']} channels: scored channel by channel (channel c of the estimate against channel c of the reference)")
     ref, est, mix = signals["reference"], signals["estimate"], signals.get("mixture")
     if latency == "auto":
         guide = mix if mix is not None else ref
-        delay = estimate_delay(est, guide, max_delay=int(round(min(max_latency * rate, max(est.shape[0], guide.shape[0])))))
+        delay = estimate_delay(est.mean(axis=1), guide.mean(axis=1),
+                               max_delay=int(round(min(max_latency * rate, max(est.shape[0], guide.shape[0])))))
         notes.append(f"estimate found {abs(delay)} samples ({1000 * abs(delay) / rate:.1f} ms) "
                      f"{'behind' if delay >= 0 else 'ahead of'} the {'mixture' if mix is not None else 'reference'} by cross-correlation")
     else:
@@ -385,6 +422,14 @@ def evaluate_files(
     lengths = [ref.shape[0], est.shape[0]] + ([mix.shape[0]] if mix is not None else [])
     if max(lengths) - min(lengths) > 1:
         notes.append(f"lengths differ ({', '.join(f'{n / rate:.3f} s' for n in lengths)}): the first {min(lengths) / rate:.3f} s are scored")
-    scores = score_separation(ref, est, mixture=mix)
+    if start is not None or end is not None:
+        first, stop = frames_between(min(lengths), rate, start, end, what="the signals scored")
+        ref, est, mix = ref[first:stop], est[first:stop], None if mix is None else mix[first:stop]
+        notes.append(f"scored from {first / rate:.3f} s to {stop / rate:.3f} s (of the reference, after alignment)")
+    channels = [score_separation(ref[:, c], est[:, c], mixture=None if mix is None else mix[:, c]) for c in range(ref.shape[1])]
+    scores = channels[0] if len(channels) == 1 else SeparationScores.mean_of(channels)
+    for channel in channels:
+        channel.sample_rate, channel.delay = rate, delay
     scores.sample_rate, scores.delay, scores.notes = rate, delay, notes
     return scores
+

@@ -32,7 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import soundfile as sf
 
-from .audio import audio_info, read_blocks
+from .audio import audio_info, frames_between, read_blocks, segment_frames
 from .resample import StreamResampler, resample
 from .errors import AudioFileError, ParameterError
 from .stft import analysis_window, n_frames_for, validate_stft_settings
@@ -80,6 +80,9 @@ class FrameReader:
         1 for magnitudes, 2 for power.
     name : str, optional
         For messages; by default the file name.
+    start, end : float, optional
+        Seconds: use only this part of the clip (``--start``/``--end``, the rule of
+        :func:`realtime_nmf.audio.frames_between`); by default all of it.
 
     Attributes
     ----------
@@ -92,24 +95,28 @@ class FrameReader:
     """
 
     def __init__(self, source, *, sample_rate: int, n_fft: int, hop_length: int, window: str = "hann", power: float = 1.0,
-                 name: str | None = None):
+                 name: str | None = None, start: float | None = None, end: float | None = None):
         self.n_fft, self.hop_length, self.window = validate_stft_settings(n_fft, hop_length, window)
         self.sample_rate, self.power = int(sample_rate), float(power)
         self.n_bins = self.n_fft // 2 + 1
+        self._offset = 0  # source samples before the part used
         if isinstance(source, (str, Path)):
             info = audio_info(source)
             self.path, self.signal = str(source), None
-            self.source_rate, self.source_samples = info.sample_rate, info.n_samples
+            first, stop = segment_frames(info, start, end)
+            self._offset = first
+            self.source_rate, self.source_samples = info.sample_rate, stop - first
             self.name = name or Path(source).name
-            self.n_samples = resampled_length(info.n_samples, info.sample_rate, self.sample_rate)
+            self.n_samples = resampled_length(self.source_samples, info.sample_rate, self.sample_rate)
         else:
             y = np.asarray(source, dtype=np.float32)
             self.name = name or "signal"
             if y.ndim != 1:
                 raise ParameterError(f"{self.name}: training needs mono signals of shape (n_samples,), got {y.shape}")
-            self.path, self.signal = None, y
-            self.source_rate, self.source_samples = self.sample_rate, y.shape[0]
-            self.n_samples = y.shape[0]
+            first, stop = frames_between(y.shape[0], self.sample_rate, start, end, what=self.name)
+            self.path, self.signal = None, y[first:stop]
+            self.source_rate, self.source_samples = self.sample_rate, stop - first
+            self.n_samples = stop - first
         self.n_frames = n_frames_for(self.n_samples, self.n_fft, self.hop_length)
         # frames before the first requested one whose samples are read along (see _frames)
         self._context = -(-self.n_fft // self.hop_length) - 1
@@ -240,7 +247,7 @@ class FrameReader:
 
     def _read_source(self, lo: int, hi: int, handle) -> np.ndarray:
         try:
-            handle.seek(lo)
+            handle.seek(self._offset + lo)
             block = handle.read(hi - lo, dtype="float32", always_2d=True)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise AudioFileError(f"cannot read samples {lo} to {hi} of {self.path!r} ({exc}); "
@@ -253,7 +260,7 @@ class FrameReader:
     def _stream(self) -> Iterator[np.ndarray]:
         """The clip's mono samples at ``sample_rate``, block by block (some may be empty), then None."""
         resampler = StreamResampler(self.source_rate, self.sample_rate, 1) if self.source_rate != self.sample_rate else None
-        for block in read_blocks(self.path, STREAM_BLOCK):
+        for block in read_blocks(self.path, STREAM_BLOCK, start=self._offset, stop=self._offset + self.source_samples):
             mono = _mono(block)
             yield mono if resampler is None else resampler.process(mono[:, None])[:, 0]
         if resampler is not None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import defaults
 from ._files import show_path
-from .audio import AudioWriter, BlockReader, audio_info
+from .audio import AudioWriter, BlockReader, audio_info, segment_frames
 from .errors import AudioFileError, ParameterError
 from .processors.base import Processor
 from .processors.latency import compensated_blocks, validate_block_size
@@ -82,6 +82,8 @@ def process_file(
     processing_rate: int,
     block_size: int = defaults.BLOCK_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    start: float | None = None,
+    end: float | None = None,
 ) -> FileRunStats:
     """Stream a file through ``processor`` into another file, time-aligned and of the same length.
 
@@ -103,6 +105,9 @@ def process_file(
     block_size : int
     progress : callable(samples_done, samples_total), optional
         ``samples_total`` is the announced length (0 when the header does not say).
+    start, end : float, optional
+        Seconds: process only this part of the input (the output is as long as the
+        part); see :func:`realtime_nmf.audio.segment_frames`.
 
     Returns
     -------
@@ -113,7 +118,10 @@ def process_file(
     out_path = Path(output_path)
     if _same_file(input_path, out_path):
         raise ParameterError(f"the output {show_path(out_path)} is the input file (under this or another name); choose another output name")
-    stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, info.n_samples,
+    first, stop = segment_frames(info, start, end)
+    part = start is not None or end is not None
+    announced = stop - first if part else info.n_samples
+    stats = FileRunStats(str(input_path), str(out_path), info.sample_rate, int(processing_rate), info.n_channels, announced,
                          target_path=str(out_path))
     processor.prepare(processing_rate, info.n_channels)
     subtype = info.subtype if Path(input_path).suffix.lower() == out_path.suffix.lower() else None
@@ -121,8 +129,8 @@ def process_file(
         subtype = None
     started = time.perf_counter()
     writer = AudioWriter(out_path, info.sample_rate, info.n_channels, subtype=subtype,
-                         expected_samples=info.n_samples if info.length_known else None)
-    reader = BlockReader(input_path, block_size, info=info)
+                         expected_samples=announced if info.length_known else None)
+    reader = BlockReader(input_path, block_size, info=info, start=first, stop=stop if part else None)
     try:
         with writer:
             blocks: Iterable[np.ndarray] = iter(reader)
@@ -135,15 +143,15 @@ def process_file(
             written = 0
             for out in outputs:
                 if reader.done:  # the input has ended: the output is exactly as long as what it held
-                    out = out[: max(0, reader.samples_read - written)]
+                    out = out[: max(0, reader.samples_yielded - written)]
                 if out.shape[0]:
                     writer.write(out)
                     written += out.shape[0]
                     if progress is not None:
-                        progress(written, info.n_samples)
-            if reader.samples_read > written:  # resampling can come out a sample or two short
-                writer.write(np.zeros((reader.samples_read - written, info.n_channels), np.float32))
-            if reader.samples_read == 0 and reader.shortfall:
+                        progress(written, announced)
+            if reader.samples_yielded > written:  # resampling can come out a sample or two short
+                writer.write(np.zeros((reader.samples_yielded - written, info.n_channels), np.float32))
+            if reader.samples_yielded == 0 and reader.shortfall:
                 raise AudioFileError(f"{reader.shortfall}: not one sample could be decoded; nothing was written")
     except KeyboardInterrupt:
         stats.interrupted = True  # the writer kept everything processed so far, as NAME.partial.EXT
@@ -151,7 +159,7 @@ def process_file(
         stats.seconds = time.perf_counter() - started
         stats.samples_written = writer.samples_written
         stats.clipped_samples = writer.clipped_samples
-        stats.input_samples = reader.samples_read
+        stats.input_samples = reader.samples_yielded
         stats.shortfall = reader.shortfall
         stats.output_path = str(writer.final_path) if writer.final_path is not None else ""
     return stats

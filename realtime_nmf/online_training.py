@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import __version__, defaults
-from .audio import audio_info
+from .audio import audio_info, segment_frames
 from .dictionary import Dictionary
 from .errors import ParameterError
 from .file_frames import FrameReader, resampled_length
@@ -85,6 +85,8 @@ def learn_dictionary_online(
     solver_tolerance: float = defaults.ONLINE_SOLVER_TOLERANCE,
     run_frames: int = defaults.ONLINE_RUN_FRAMES,
     init_frames: int = defaults.ONLINE_INIT_FRAMES,
+    start: float | None = None,
+    end: float | None = None,
     sources: Sequence[str] = (),
     progress: Callable[[int, int, float], None] | None = None,
 ) -> Dictionary:
@@ -102,6 +104,8 @@ def learn_dictionary_online(
         As for :func:`realtime_nmf.training.learn_dictionary`.
     batch_frames, passes, forget, solver_iterations, solver_tolerance, run_frames, init_frames
         See :func:`online_fit`.
+    start, end : float, optional
+        Seconds: learn from this part of every clip (see :func:`realtime_nmf.audio.frames_between`).
     sources : sequence of str
         Names for the provenance; by default the file names.
     progress : callable(done, total, divergence), optional
@@ -117,7 +121,7 @@ def learn_dictionary_online(
     sample_rate = _rate("sample_rate", sample_rate)
     n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
     readers = _readers(clips, [str(s) for s in sources], dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=window,
-                                                              power=power))
+                                                              power=power, start=start, end=end))
     result = online_fit(readers, n_components, beta=beta, init=init, seed=seed, sparsity=sparsity, batch_frames=batch_frames,
                         passes=passes, forget=forget, solver_iterations=solver_iterations, solver_tolerance=solver_tolerance,
                         run_frames=run_frames, init_frames=init_frames, progress=progress)
@@ -144,13 +148,23 @@ def learn_dictionary_online(
                       provenance=provenance)
 
 
-def train_dictionary_online(clips: Sequence[str | Path], *, sample_rate: int | None = None, **options) -> Dictionary:
-    """:func:`learn_dictionary_online` from audio files, at ``sample_rate`` (by default the first file's rate)."""
+def train_dictionary_online(clips: Sequence[str | Path], *, sample_rate: int | None = None, start: float | None = None,
+                            end: float | None = None, **options) -> Dictionary:
+    """:func:`learn_dictionary_online` from audio files, at ``sample_rate`` (by default the first file's rate).
+
+    ``start`` and ``end`` (seconds) select the same part of every file, as for
+    :func:`realtime_nmf.training.train_dictionary`; they are checked against every file
+    before anything is learned.
+    """
+    from .training import _segment_names
+
     if not clips:
         raise ParameterError("give at least one audio file to train on")
+    infos = [audio_info(clip) for clip in clips]
     if sample_rate is None:
-        sample_rate = audio_info(clips[0]).sample_rate
-    return learn_dictionary_online(list(clips), _rate("sample_rate", sample_rate), **options)
+        sample_rate = infos[0].sample_rate
+    options.setdefault("sources", _segment_names(infos, start, end))
+    return learn_dictionary_online(list(clips), _rate("sample_rate", sample_rate), start=start, end=end, **options)
 
 
 def learn_labelled_dictionary_online(
@@ -172,6 +186,8 @@ def learn_labelled_dictionary_online(
     init: str = defaults.INIT,
     seed: int | None = defaults.SEED,
     sparsity: float = defaults.SPARSITY,
+    start: float | None = None,
+    end: float | None = None,
     sources: Mapping[str, Sequence[str]] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     **online,
@@ -192,7 +208,7 @@ def learn_labelled_dictionary_online(
     sample_rate : int
     n_components, target_components, target_label, background_label
         As for :func:`realtime_nmf.training.learn_labelled_dictionary`.
-    beta, n_fft, hop_length, window, latency_ms, power, init, seed, sparsity
+    beta, n_fft, hop_length, window, latency_ms, power, init, seed, sparsity, start, end
         As for :func:`learn_dictionary_online`.
     sources : dict, optional
         Names for the provenance: ``{"target": [...], "background": [...], "mixtures": [...]}``.
@@ -225,7 +241,7 @@ def learn_labelled_dictionary_online(
     beta = validate_beta(beta)
     sample_rate = _rate("sample_rate", sample_rate)
     n_fft, hop_length, window = resolve_stft_settings(sample_rate, n_fft, hop_length, window, latency_ms)
-    settings = dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=window, power=power)
+    settings = dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, window=window, power=power, start=start, end=end)
     unknown = sorted(set(online) - set(ONLINE_OPTIONS))
     if unknown:
         raise ParameterError(f"{unknown[0]!r} is not an option of online training; use {', '.join(ONLINE_OPTIONS)}")
@@ -284,16 +300,23 @@ def learn_labelled_dictionary_online(
 
 
 def train_labelled_dictionary_online(target: Sequence[str | Path], *, background: Sequence[str | Path] = (),
-                                     mixtures: Sequence[str | Path] = (), sample_rate: int | None = None, **options) -> Dictionary:
-    """:func:`learn_labelled_dictionary_online` from audio files, at ``sample_rate`` (by default the first target file's)."""
+                                     mixtures: Sequence[str | Path] = (), sample_rate: int | None = None, start: float | None = None,
+                                     end: float | None = None, **options) -> Dictionary:
+    """:func:`learn_labelled_dictionary_online` from audio files, at ``sample_rate`` (by default the first target file's).
+
+    ``start`` and ``end`` (seconds) select the same part of every file.
+    """
+    from .training import _segment_names
+
     if not target:
         raise ParameterError("give at least one target-only audio file (--target FILE)")
+    infos = {role: [audio_info(path) for path in paths] for role, paths in (("target", target), ("background", background),
+                                                                              ("mixtures", mixtures))}
     if sample_rate is None:
-        sample_rate = audio_info(target[0]).sample_rate
-    names = {role: [Path(path).name for path in paths] for role, paths in (("target", target), ("background", background),
-                                                                           ("mixtures", mixtures))}
+        sample_rate = infos["target"][0].sample_rate
+    names = {role: _segment_names(items, start, end) for role, items in infos.items()}
     return learn_labelled_dictionary_online(list(target), _rate("sample_rate", sample_rate), background=list(background),
-                                            mixtures=list(mixtures), sources=names, **options)
+                                            mixtures=list(mixtures), sources=names, start=start, end=end, **options)
 
 
 # --------------------------------------------------------------------------------------
@@ -303,13 +326,16 @@ def train_labelled_dictionary_online(target: Sequence[str | Path], *, background
 FULL_BATCH_FACTOR = 1.85
 
 
-def spectrogram_bytes(clips: Sequence[str | Path], sample_rate: int, n_fft: int, hop_length: int) -> tuple[int, int]:
+def spectrogram_bytes(clips: Sequence[str | Path], sample_rate: int, n_fft: int, hop_length: int, *, start: float | None = None,
+                      end: float | None = None) -> tuple[int, int]:
     """Bytes of the float32 spectrogram full-batch training would hold, and its frames.
 
     Parameters
     ----------
     clips : sequence of str or Path
     sample_rate, n_fft, hop_length : int
+    start, end : float, optional
+        Seconds: only this part of every clip.
 
     Returns
     -------
@@ -318,12 +344,22 @@ def spectrogram_bytes(clips: Sequence[str | Path], sample_rate: int, n_fft: int,
     n_frames = 0
     for clip in clips:
         info = audio_info(clip)
-        n_frames += n_frames_for(resampled_length(info.n_samples, info.sample_rate, sample_rate), n_fft, hop_length)
+        first, stop = segment_frames(info, start, end)
+        n_frames += n_frames_for(resampled_length(stop - first, info.sample_rate, sample_rate), n_fft, hop_length)
     return n_frames * (n_fft // 2 + 1) * 4, n_frames
 
 
-def full_batch_memory(clips: Sequence[str | Path], sample_rate: int, n_fft: int, hop_length: int) -> int:
-    """Bytes full-batch training of the clips is expected to need at its peak (spectrogram, workspace, one clip's audio)."""
-    n_bytes, _ = spectrogram_bytes(clips, sample_rate, n_fft, hop_length)
-    largest = max((audio_info(clip).n_samples * audio_info(clip).n_channels for clip in clips), default=0)
+def full_batch_memory(clips: Sequence[str | Path], sample_rate: int, n_fft: int, hop_length: int, *, start: float | None = None,
+                      end: float | None = None) -> int:
+    """Bytes full-batch training of the clips (or of their parts from ``start`` to ``end`` seconds) is expected to need at its peak.
+
+    The spectrogram, the workspace of the updates (:data:`FULL_BATCH_FACTOR` times the
+    spectrogram in all) and the largest clip's decoded audio.
+    """
+    n_bytes, _ = spectrogram_bytes(clips, sample_rate, n_fft, hop_length, start=start, end=end)
+    largest = 0
+    for clip in clips:
+        info = audio_info(clip)
+        first, stop = segment_frames(info, start, end)
+        largest = max(largest, (stop - first) * info.n_channels)
     return int(FULL_BATCH_FACTOR * n_bytes) + 8 * largest

@@ -4,7 +4,7 @@ A preset file looks like this (every key but ``dictionary`` and ``keep`` is opti
 
     description: Heartbeat from a stethoscope; breathing and hum removed
     dictionary: heartbeat.npz     # relative to this file
-    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, latency_samples: 255}
+    made_for: {sample_rate: 4000, n_fft: 256, hop_length: 64, n_components: 16, latency_samples: 255, fingerprint: 9c0f3e2a51b7d864}
                                   # written when saved; a dictionary that no longer matches is refused
     keep: 0-3,5                   # indices, ranges, labels or all
     mask: ratio                   # ratio | binary
@@ -39,13 +39,15 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ._atomic import atomic_write, check_writable_folder
+from ._atomic import atomic_write, check_new_file, check_writable_folder
+from ._preset_checks import check_made_for, is_zip
 from ._files import absolute, check_input_file, path_problem, show_path
 from ._preset_store import bundled_preset_dir, store_copy, user_preset_dir
 from ._safe_yaml import read_yaml_file
@@ -76,8 +78,11 @@ MAX_CHAIN = 64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _TOP_KEYS = ("version", "description", "dictionary", "made_for", "keep", *SEPARATOR_PARAMETERS, "chain")
 #: Dictionary settings a preset records when saved and checks when loaded (a replaced
-#: dictionary file with other settings would make the kept indices meaningless).
-_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "latency_samples")  # latency_samples tells the window designs apart
+#: dictionary file with other settings would make the kept indices meaningless), and the
+#: dictionary's content fingerprint (:attr:`Dictionary.fingerprint`: a dictionary retrained
+#: with the same settings has other templates, so the same indices would be other sounds).
+_MADE_FOR = ("sample_rate", "n_fft", "hop_length", "n_components", "latency_samples", "fingerprint")  # latency_samples tells the window designs apart
+_MADE_FOR_TEXT = ("fingerprint",)
 
 
 def _validate_name(name: str) -> str:
@@ -295,6 +300,10 @@ def load_preset(name_or_path: str | Path) -> Preset:
         missing or invalid.
     """
     path = find_preset(name_or_path)
+    if is_zip(path):
+        raise PresetError(f"{show_path(path)} is a dictionary, not a preset; hear a selection of it with "
+                          f"rtnmf run --dictionary {shlex.quote(str(path))} --keep SPEC --input IN.wav --output OUT.wav, "
+                          f"or save one as a preset with rtnmf preset new NAME --dictionary {shlex.quote(str(path))} --keep SPEC")
     return preset_from_dict(read_preset_data(path), name=path.stem, base=path.parent, path=path)
 
 
@@ -333,8 +342,9 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
     dictionary_path = _dictionary_path(dictionary, base, where)
     made_for = data.get("made_for", {})
     if not isinstance(made_for, dict) or set(made_for) - set(_MADE_FOR) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in made_for.values()):
-        raise PresetError(f"{where}: made_for must map {', '.join(_MADE_FOR)} to whole numbers, not {show(made_for)}")
+            (isinstance(v, str) if k in _MADE_FOR_TEXT else isinstance(v, int) and not isinstance(v, bool)) for k, v in made_for.items()):
+        raise PresetError(f"{where}: made_for must map {', '.join(k for k in _MADE_FOR if k not in _MADE_FOR_TEXT)} to whole numbers "
+                          f"and fingerprint to a text, not {show(made_for)}")
     settings = {key: data[key] for key in SEPARATOR_PARAMETERS if key in data}
     try:
         preset = Preset(name=name, dictionary_path=dictionary_path, keep=keep, settings=settings, chain=data.get("chain"),
@@ -342,18 +352,14 @@ def preset_from_dict(data: Any, *, name: str, base: Path, path: Path | None = No
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
     try:
-        preset.keep_indices  # loads the dictionary and checks the selection against it
+        preset.dictionary  # loads the dictionary
     except DictionaryError as exc:
         raise DictionaryError(f"{where}: {exc}") from None
+    check_made_for(preset, made_for, where, _MADE_FOR)  # before the selection: a replaced dictionary is the real problem
+    try:
+        preset.keep_indices  # checks the selection against the dictionary
     except ParameterError as exc:
         raise PresetError(str(exc)) from None
-    for key, expected in made_for.items():
-        actual = getattr(preset.dictionary, key)
-        if actual != expected:
-            raise PresetError(
-                f"{where} was made for a dictionary with {key} {expected}, but {str(dictionary_path)!r} has {key} {actual} "
-                "(was the dictionary file replaced?); make the preset again with 'rtnmf preset new' for this dictionary"
-            )
     return preset
 
 
@@ -366,7 +372,7 @@ def find_preset(name_or_path: str | Path) -> Path:
     are presets: a folder, a named pipe or a device is refused as what it is.
     """
     text = str(name_or_path)
-    if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+    if isinstance(name_or_path, Path) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml", ".npz")):
         if "\0" in text:
             raise PresetError(f"preset file {show_path(text)} contains a NUL character")
         path = Path(os.path.expanduser(text))
@@ -430,6 +436,7 @@ def new_preset(
     description: str = "",
     settings: dict | None = None,
     chain: list | None = None,
+    force: bool = True,
 ) -> Preset:
     """Create, validate and save a preset: everything is checked before anything is written.
 
@@ -441,12 +448,17 @@ def new_preset(
     take turns, so a preset never points at another's dictionary. Copies of ``NAME``
     that no preset mentions any more are then removed. With ``output`` the preset
     refers to the dictionary where it is (by a path relative to the preset file).
+    With ``force=False`` an existing preset file is refused (:class:`OutputError`, naming
+    ``--force``) before anything is written.
 
     Returns
     -------
     Preset
     """
     _validate_name(name)
+    target = Path(output) if output is not None else user_preset_dir() / f"{name}.yaml"
+    if not force and (target.exists() or target.is_symlink()):
+        check_new_file(target, force=False)  # raises: the file exists
     dictionary = Dictionary.load(dictionary_path)
     try:
         preset = Preset(name=name, dictionary_path=absolute(dictionary_path), keep=keep, settings=settings or {},

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import defaults
 from ._version import __version__
-from .audio import audio_info, check_finite, load
+from .audio import audio_info, check_finite, load, segment_frames
 from .dictionary import Dictionary, validate_label
 from .errors import ParameterError
 from .nmf import fit, initial_activations, initialize, validate_beta
@@ -42,6 +42,11 @@ def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length
     (:func:`realtime_nmf.windows.hop_for_latency`); ``n_fft`` keeps its value (the
     frequency resolution). A hop or another window given with it is an error.
     """
+    if n_fft is None and defaults.default_n_fft(sample_rate) < _SMALLEST_N_FFT:
+        lowest = _SMALLEST_N_FFT / defaults.WINDOW_SECONDS
+        raise ParameterError(f"sample_rate={sample_rate} Hz is too low for audio: the default 50 ms window would hold "
+                             f"{defaults.WINDOW_SECONDS * sample_rate:.2g} samples; give a rate of at least {lowest:.0f} Hz "
+                             "(e.g. 4000, 22050 or 44100), or --n-fft")
     n_fft = defaults.default_n_fft(sample_rate) if n_fft is None else n_fft
     if latency_ms is not None:
         if hop_length is not None:
@@ -53,6 +58,18 @@ def resolve_stft_settings(sample_rate: int, n_fft: int | None = None, hop_length
         return validate_stft_settings(n_fft, hop_for_latency(latency_ms, sample_rate, n_fft), ASYMMETRIC)
     hop_length = defaults.default_hop_length(int(n_fft)) if hop_length is None else hop_length
     return validate_stft_settings(n_fft, hop_length, window)
+
+
+#: The smallest window :func:`realtime_nmf.stft.validate_stft_settings` accepts.
+_SMALLEST_N_FFT = 16
+
+
+def _segment_names(infos, start, end) -> list[str]:
+    """Check ``start``/``end`` against every file before anything is learned; the files' names with the part used."""
+    part = "" if start is None and end is None else f" ({start or 0:g} s to {'the end' if end is None else f'{end:g} s'})"
+    for info in infos:
+        segment_frames(info, start, end)
+    return [Path(info.path).name + part for info in infos]
 
 
 def _check_number(name: str, value, minimum, kind=int):
@@ -169,7 +186,8 @@ def learn_dictionary(
                       power=power, provenance=provenance)
 
 
-def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = None, **options) -> Dictionary:
+def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = None, start: float | None = None,
+                     end: float | None = None, **options) -> Dictionary:
     """Learn a dictionary from audio files (mixed to mono, resampled to one rate).
 
     Parameters
@@ -177,6 +195,8 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
     clips : sequence of str or Path
     sample_rate : int, optional
         Rate to learn at; by default the first clip's rate.
+    start, end : float, optional
+        Seconds: learn from this part of every clip (see :func:`realtime_nmf.audio.segment_frames`).
     **options
         Passed to :func:`learn_dictionary`.
 
@@ -190,8 +210,9 @@ def train_dictionary(clips: Sequence[str | Path], *, sample_rate: int | None = N
     if sample_rate is None:
         sample_rate = infos[0].sample_rate
     sample_rate = _check_number("sample_rate", sample_rate, 1)
-    signals = (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos)  # one file in memory at a time
-    return learn_dictionary(signals, sample_rate, sources=[Path(info.path).name for info in infos], **options)
+    names = _segment_names(infos, start, end)
+    signals = (load(info.path, sample_rate=sample_rate, mono=True, start=start, end=end)[0] for info in infos)  # one file at a time
+    return learn_dictionary(signals, sample_rate, sources=names, **options)
 
 
 # --------------------------------------------------------------------------------------
@@ -358,6 +379,8 @@ def train_labelled_dictionary(
     background: Sequence[str | Path] = (),
     mixtures: Sequence[str | Path] = (),
     sample_rate: int | None = None,
+    start: float | None = None,
+    end: float | None = None,
     **options,
 ) -> Dictionary:
     """:func:`learn_labelled_dictionary` from audio files (mixed to mono, resampled to one rate).
@@ -367,6 +390,8 @@ def train_labelled_dictionary(
     target, background, mixtures : sequence of str or Path
     sample_rate : int, optional
         Rate to learn at; by default the first target file's rate.
+    start, end : float, optional
+        Seconds: learn from this part of every file.
     **options
         Passed to :func:`learn_labelled_dictionary`.
 
@@ -383,8 +408,8 @@ def train_labelled_dictionary(
     sample_rate = _check_number("sample_rate", sample_rate, 1)
 
     def signals(role):  # one file in memory at a time
-        return (load(info.path, sample_rate=sample_rate, mono=True)[0] for info in infos[role])
+        return (load(info.path, sample_rate=sample_rate, mono=True, start=start, end=end)[0] for info in infos[role])
 
-    names = {role: [Path(info.path).name for info in items] for role, items in infos.items()}
+    names = {role: _segment_names(items, start, end) for role, items in infos.items()}
     return learn_labelled_dictionary(signals("target"), sample_rate, background=signals("background"), mixtures=signals("mixtures"),
                                      sources=names, **options)

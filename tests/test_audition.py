@@ -45,7 +45,7 @@ def clip_file(stethoscope, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def auditioned(clip_file, tmp_path_factory):
-    """The bundled 16-component dictionary (labels heart/breath) auditioned on the 20 s synthetic recording."""
+    """The bundled 16-component dictionary (labels heart/breath) auditioned on the 20 s synthetic recording, for heartbeats."""
     folder = tmp_path_factory.mktemp("audition")
     # the folder of an older audition, of a dictionary with 100 components, with its manifest; and a file of the user's
     from realtime_nmf.audition._folder import MANIFEST
@@ -53,7 +53,7 @@ def auditioned(clip_file, tmp_path_factory):
     (folder / "component_99.wav").write_bytes(b"left by an older audition")
     (folder / MANIFEST).write_text(json.dumps({"format": "realtime_nmf.audition", "files": ["component_99.wav", "index.html"]}))
     (folder / "notes.txt").write_text("the user's own file")
-    return audition(BUNDLED, clip_file, folder)
+    return audition(BUNDLED, clip_file, folder, profile="heartbeat")
 
 
 def read(path):
@@ -79,8 +79,8 @@ def page_data(page: Path) -> dict:
 def test_one_audio_file_and_one_picture_per_component(auditioned):
     names = {path.name for path in auditioned.folder.iterdir()}
     components = {f"component_{k:02d}.{ext}" for k in range(16) for ext in ("wav", "png")}
-    assert names == components | {"mixture.wav", "mixture.png", "residual.wav", "residual.png", "overview.png", "index.html", "notes.txt",
-                                  ".rtnmf-audition.json"}
+    assert names == components | {"mixture.wav", "mixture.png", "residual.wav", "residual.png", "overview.png", "index.html", "selection.js",
+                                  "notes.txt", ".rtnmf-audition.json"}
     manifest = json.loads((auditioned.folder / ".rtnmf-audition.json").read_text())
     assert set(manifest["files"]) == names - {"notes.txt", ".rtnmf-audition.json"}  # what it wrote: not the user's notes
     assert [p.name for p in auditioned.component_audio] == [f"component_{k:02d}.wav" for k in range(16)]
@@ -96,9 +96,9 @@ def test_components_plus_residual_equal_the_clip(auditioned, stethoscope):
     residual = read(auditioned.residual_audio)
     np.testing.assert_allclose(read(auditioned.mixture_audio), stethoscope["mixture"], atol=1e-7)
     np.testing.assert_allclose(components.sum(axis=0) + residual, stethoscope["mixture"], atol=1e-5)
-    # the residual is what the dictionary does not explain: small but not nothing
-    assert 0.1 < auditioned.residual_share < 15.0
-    assert 0.5 * auditioned.residual_share < 100 * np.sum(residual**2) / np.sum(stethoscope["mixture"] ** 2) < 2 * auditioned.residual_share
+    # the energy column adds up: the components' and the residual's parts of the clip's energy make 100 %
+    assert sum(f.energy_share for f in auditioned.features) + auditioned.residual_share == pytest.approx(100.0, abs=1e-3)
+    assert 0.1 < 100 * np.dot(residual, residual) / np.dot(stethoscope["mixture"], stethoscope["mixture"]) < 15.0
 
 
 def test_stale_component_files_are_removed_and_other_files_kept(auditioned):
@@ -197,7 +197,9 @@ def test_page_is_self_contained_and_lists_every_component(auditioned):
     sources = re.findall(r'<audio controls preload="auto" src="([^"]+)"', text)
     assert sources == ["mixture.wav", "residual.wav"] + [f"component_{k:02d}.wav" for k in range(16)]
     assert all((auditioned.folder / name).is_file() for name in re.findall(r'<img src="([^"]+)"', text))
-    assert len(re.findall(r'<input type="checkbox" class="keep" value="(\d+)">', text)) == 16
+    boxes = re.findall(r'<input type="checkbox" class="keep" value="(\d+)"( checked)?>', text)
+    assert len(boxes) == 16
+    assert [int(index) for index, checked in boxes if checked] == bundled_heart()  # the likely heartbeats are ticked
     assert "tick &lsquo;heart&rsquo;" in text and "tick &lsquo;breath&rsquo;" in text
 
 
@@ -225,10 +227,10 @@ def test_cli_audition_prints_the_table_and_the_page(tmp_path, stethoscope, capsy
     mono = soxr.resample(stethoscope["mixture"][: 8 * SR], SR, 8000)
     sf.write(clip, np.stack([mono, mono], axis=1), 8000, subtype="FLOAT")
     folder = tmp_path / "new" / "audition"
-    assert main(["audition", str(BUNDLED), str(clip), "-o", str(folder), "--sort", "heartbeat"]) == 0
+    assert main(["audition", str(BUNDLED), str(clip), "-o", str(folder), "--sort", "heartbeat", "--profile", "heartbeat"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert re.match(r"\s*#\s+label\s+energy\s+centroid\s+repeats\s+periodicity\s+heartbeat", lines[0])
+    assert re.match(r"\s*#\s+label\s+energy\s+centroid\s+repeats\s+periodicity\s+percussive\s+heartbeat$", lines[0])
     heart = bundled_heart()
     assert [int(line.split()[0]) for line in lines[1 : 1 + len(heart)]] == heart
     assert all("likely" in line for line in lines[1 : 1 + len(heart)])
@@ -244,7 +246,7 @@ def test_cli_audition_prints_the_table_and_the_page(tmp_path, stethoscope, capsy
 
 
 def test_cli_and_library_sort_orders_agree():
-    assert tuple(SORT_ORDERS) == AUDITION_ORDERS
+    assert tuple(SORT_ORDERS) + ("reference",) == AUDITION_ORDERS
 
 
 def test_importing_the_package_does_not_load_matplotlib():
@@ -391,12 +393,14 @@ def test_page_in_headless_chromium(browser, auditioned, clip_file, tmp_path, iso
     assert all(url.startswith(("file://", "data:", "blob:")) for url in requested), requested
 
     # sorting puts the heartbeat-like components first and keeps the checkboxes
-    browser.find_element(By.CSS_SELECTOR, "#order option[value=heartbeat]").click()
+    browser.find_element(By.CSS_SELECTOR, "#order option[value=score]").click()
     order = [int(e.get_attribute("data-index")) for e in browser.find_elements(By.CSS_SELECTOR, "article.component")]
     heart = bundled_heart()
     assert order[: len(heart)] == heart and sorted(order) == list(range(16))
 
-    # tick two components, make the preset
+    # the likely heartbeats come ticked; untick them, tick two components, make the preset
+    assert browser.find_element(By.ID, "selection").text == f"ticked: {', '.join(map(str, heart))} ({len(heart)} of 16)"
+    browser.find_element(By.ID, "tick-none").click()
     for index in (4, 9):
         browser.find_element(By.CSS_SELECTOR, f"input.keep[value='{index}']").click()
     assert browser.find_element(By.ID, "selection").text == "ticked: 4, 9 (2 of 16)"

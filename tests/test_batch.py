@@ -78,7 +78,8 @@ def test_the_manifest_has_a_row_per_input_with_every_column(tree, tmp_path):
         assert (row.status, row.output) == ("ok", rel)
         assert float(row.duration) == pytest.approx(seconds, abs=1e-3)
         assert (int(row.sample_rate), int(row.channels)) == (rate, channels)
-        assert float(row.realtime_factor) == pytest.approx(float(row.duration) / float(row.seconds), rel=0.05)
+        # the manifest writes processing time to the microsecond: the factor agrees with it to rounding
+        assert float(row.realtime_factor) == pytest.approx(float(row.duration) / float(row.seconds), rel=0.01)
         assert int(row.input_size) == (folder / rel).stat().st_size
         assert row.input_mtime.endswith("Z") and row.version
         assert row.worker.rsplit(":", 1)[1].isdigit() and int(row.worker.rsplit(":", 1)[1]) != os.getpid()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
+import struct
+import termios
 import signal
 import subprocess
 import sys
@@ -216,12 +221,30 @@ def test_interrupted_training_writes_no_dictionary(tmp_path):
     clip = tmp_path / "clip.wav"
     sf.write(clip, np.random.default_rng(0).uniform(-0.5, 0.5, 4000 * 600).astype(np.float32), 4000)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    master, slave = pty.openpty()  # the progress bar shows on a terminal: its first divergence says training has begun
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal of no width gets no bar
     process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", "train", str(clip), "-o", str(tmp_path / "d.npz"),
-                                "--iterations", "100000", "--tolerance", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(4.0)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "Traceback" not in stderr
+                                "--iterations", "100000", "--tolerance", "0"], stdout=subprocess.PIPE, stderr=slave, text=True, env=env)
+    os.close(slave)
+    shown = b""
+    try:
+        deadline = time.time() + 120
+        while b"divergence=" not in shown and time.time() < deadline and process.poll() is None:
+            if select.select([master], [], [], 0.1)[0]:
+                shown += os.read(master, 65536)
+        assert b"divergence=" in shown, shown.decode(errors="replace")
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        while select.select([master], [], [], 0.1)[0]:
+            try:
+                shown += os.read(master, 65536)
+            except OSError:
+                break
+    finally:
+        os.close(master)
+    stderr = shown.decode(errors="replace")
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr
     assert list(tmp_path.iterdir()) == [clip]
 
 
@@ -237,7 +260,7 @@ def test_file_mode_works_without_portaudio_and_live_mode_says_what_is_missing(cl
     file_mode = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat", "--input", str(clip), "--output", str(tmp_path / "o.wav")],
                                capture_output=True, text=True, env=env)
     assert file_mode.returncode == 0, file_mode.stderr
-    live = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat"], capture_output=True, text=True, env=env)
+    live = subprocess.run([sys.executable, "-c", blocked, "run", "--preset", "heartbeat", "--allow-feedback"], capture_output=True, text=True, env=env)
     assert live.returncode == 1 and "Traceback" not in live.stderr
     assert "live audio needs the sounddevice package" in live.stderr
 

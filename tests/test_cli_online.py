@@ -119,6 +119,8 @@ ERRORS = [
     (["--online", "--batch-frames", "0"], "batch_frames=0 must be at least 1"),
     (["--online", "--components", "100000"], "fewer than n_components=100000"),
     (["--online", "--latency-ms", "8", "--hop-length", "16"], "give a latency"),
+    (["--online", "--start", "100"], "--start 100 is at or past the end"),
+    (["--max-memory", "1K", "--start", "5", "--end", "2"], "--end 2 must be after --start 5"),
 ]
 
 
@@ -162,3 +164,26 @@ def test_real_heart_lung_mixture_trained_online(tmp_path):
                  "--output", str(tmp_path / "out.wav")]) == 0
     estimate, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert sdr(heart[half:], estimate) > sdr(heart[half:], mixture[half:])
+
+
+def test_start_and_end_train_online_on_that_part_of_every_file(clip, tmp_path, capsys):
+    """--start/--end online: the dictionary of the trimmed file, named with the part; the estimate of full batch is the part's."""
+    y, sr = sf.read(clip, dtype="float32")
+    trimmed = tmp_path / "trimmed.wav"
+    sf.write(trimmed, y[2 * sr : 12 * sr], sr, subtype="FLOAT")
+    assert main(["train", str(clip), "-o", str(tmp_path / "part.npz"), "--online", "--components", "4", "--passes", "1",
+                 "--start", "2", "--end", "12"]) == 0
+    assert "--start 2 --end 12" in capsys.readouterr().out  # the next: hint auditions the same part
+    part = Dictionary.load(tmp_path / "part.npz")
+    whole = train_dictionary_online([trimmed], n_components=4, passes=1)
+    np.testing.assert_array_equal(part.W, whole.W)
+    assert part.provenance["sources"] == ["clip.wav (2 s to 12 s)"] and part.provenance["duration_seconds"] == pytest.approx(10.0)
+    assert full_batch_memory([clip], 4000, 256, 64, start=2, end=12) == full_batch_memory([trimmed], 4000, 256, 64)
+    # labelled, every file's part
+    heart = tmp_path / "heart.wav"
+    sf.write(heart, y, sr, subtype="FLOAT")
+    assert main(["train", "--target", str(heart), "--background", str(clip), "-o", str(tmp_path / "l.npz"), "--online",
+                 "--components", "4", "--passes", "1", "--start", "2", "--end", "12"]) == 0
+    stages = Dictionary.load(tmp_path / "l.npz").provenance["stages"]
+    assert [s["sources"] for s in stages] == [["heart.wav (2 s to 12 s)"], ["clip.wav (2 s to 12 s)"]]
+    assert [s["duration_seconds"] for s in stages] == pytest.approx([10.0, 10.0])

@@ -98,3 +98,35 @@ def test_bad_requests_raise_clear_errors(tmp_path, rng):
     sf.write(path, np.zeros(100, np.float32), 4000)
     with pytest.raises(AudioFileError, match="truncated or changed"):
         reader.read(reader.n_frames - 2, reader.n_frames)
+
+
+@pytest.mark.parametrize("file_rate, rate", [(4000, 4000), (8000, 4000), (44100, 22050)])
+@pytest.mark.parametrize("start, end", [(0.5, 2.0), (None, 1.3), (1.1, None), (0.25, 99.0)])
+def test_a_part_of_a_file_equals_the_part_loaded_whole(tmp_path, rng, file_rate, rate, start, end):
+    """--start/--end: the frames of a part equal those of load(start, end), as full-batch training reads it."""
+    path = _write(tmp_path / "p.wav", rng, file_rate, 2.6, channels=2)
+    n_fft = 1024 if rate > 10000 else 256
+    whole = magnitude_spectrogram(load(path, sample_rate=rate, mono=True, start=start, end=end)[0], n_fft, n_fft // 4)
+    reader = FrameReader(path, sample_rate=rate, n_fft=n_fft, hop_length=n_fft // 4, start=start, end=end)
+    assert reader.n_frames == whole.shape[1]
+    streamed = np.concatenate([v for _, v in reader.chunks(29)], axis=1)
+    n = reader.n_frames
+    runs = [(0, 0, n), (0, n // 3, n // 3 + 7), (0, n - 2, n)]
+    expected = np.concatenate([whole[:, a:b] for _, a, b in runs], axis=1)
+    if file_rate == rate:  # the same samples: exactly
+        np.testing.assert_array_equal(streamed, whole)
+        np.testing.assert_array_equal(read_runs([reader], runs), expected)
+    else:
+        scale = float(whole.max())
+        np.testing.assert_allclose(streamed, whole, rtol=0, atol=1e-5 * scale)
+        np.testing.assert_allclose(read_runs([reader], runs), expected, rtol=0, atol=1e-4 * scale)
+
+
+def test_a_part_of_a_signal_and_bad_parts(rng):
+    y = rng.standard_normal(4000 * 3).astype(np.float32)
+    part = FrameReader(y, sample_rate=4000, n_fft=256, hop_length=64, start=1.0, end=2.5)
+    np.testing.assert_array_equal(part.read(0, part.n_frames), magnitude_spectrogram(y[4000:10000], 256, 64))
+    with pytest.raises(ParameterError, match="--start 5 is at or past the end"):
+        FrameReader(y, sample_rate=4000, n_fft=256, hop_length=64, start=5.0)
+    with pytest.raises(ParameterError, match="--end 1 must be after --start 2"):
+        FrameReader(y, sample_rate=4000, n_fft=256, hop_length=64, start=2.0, end=1.0)

@@ -276,7 +276,7 @@ def test_files_that_are_not_archives_are_named_for_what_they_are(good, tmp_path)
     refused(pickled, r"it is a Python pickle, which is never loaded \(it could run code\)")
     wav = tmp_path / "clip.npz"
     wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
-    refused(wav, r"it looks like a WAV audio file")
+    refused(wav, r"it is a WAV file \(audio\); a dictionary is learned from audio: rtnmf train")
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
     refused(empty, r"is empty \(0 bytes\)")

@@ -173,6 +173,39 @@ def test_engine_handles_any_block_size(small_dictionary, stethoscope, block):
     np.testing.assert_allclose(y[latency:, 0], reference[: len(x) - latency, 0], atol=1e-6)
 
 
+def test_input_channels_and_output_map_route_the_device_channels(small_dictionary, stethoscope):
+    """Device input 2 of 2 is processed (mono); outputs 1 and 3 of 3 play it, output 2 is silent; file mode agrees."""
+    y = stethoscope["mixture"][:12000]
+    device_in = np.stack([np.full_like(y, 0.5), y], axis=1)  # the first input must not reach the output
+    engine = LiveEngine(NMFSeparator(small_dictionary, keep=[0, 3]), processing_rate=4000, device_rate=4000, n_channels=1, out_channels=3,
+                        max_block=512, input_channels=(1,), output_map=(0, -1, 0))
+    out = run_engine(engine, device_in, 128)
+    reference = NMFSeparator(small_dictionary, keep=[0, 3])(y[:, None], 4000)[:, 0]
+    latency = int(engine.latency)
+    np.testing.assert_allclose(out[latency:, 0], reference[: len(y) - latency], atol=1e-6)
+    np.testing.assert_array_equal(out[:, 2], out[:, 0])
+    assert not out[:, 1].any()
+    with pytest.raises(ValueError, match="output_map"):
+        LiveEngine(NMFSeparator(small_dictionary, keep=[0]), processing_rate=4000, device_rate=4000, n_channels=1, out_channels=2,
+                   output_map=(0, 1))
+
+
+@pytest.mark.parametrize("device_rate", [4000, 48000])
+def test_measuring_the_load_leaves_the_engine_as_if_new(small_dictionary, stethoscope, device_rate):
+    """measure_load runs a second of silence before the stream opens; what the stream then gets is what a fresh engine gives."""
+    import soxr
+
+    x = soxr.resample(stethoscope["mixture"][:8000], 4000, device_rate).astype(np.float32)[:, None]
+
+    def engine():
+        return LiveEngine(NMFSeparator(small_dictionary, keep=[0, 3]), processing_rate=4000, device_rate=device_rate, n_channels=1,
+                          max_block=1024)
+
+    fresh, measured = engine(), engine()
+    estimate = measured.measure_load(64)
+    assert estimate.block == 64 and estimate.mean > 0 and estimate.worst_ms > 0
+    assert measured.stats.blocks == 0
+    np.testing.assert_array_equal(run_engine(measured, x, 256), run_engine(fresh, x, 256))
 @pytest.fixture(scope="module")
 def low_latency_dictionary(stethoscope):
     from realtime_nmf.training import learn_dictionary

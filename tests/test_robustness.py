@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -13,7 +14,9 @@ import soundfile as sf
 
 from realtime_nmf import Dictionary, load_preset, process_file, train_dictionary
 from realtime_nmf.cli import main
-from realtime_nmf.errors import AudioFileError, OutputError, ParameterError, PresetError, RealtimeNMFError
+from realtime_nmf.errors import AudioFileError, ExitCode, OutputError, ParameterError, PresetError, RealtimeNMFError
+
+from .conftest import ROOT
 
 SR = 4000
 
@@ -204,10 +207,30 @@ def small_disk(tmp_path):
 def test_disk_full_through_the_cli(files, small_disk, capsys):
     (small_disk / "filler").write_bytes(b"\0" * (56 * 1024))  # leave about 8 KiB
     code, _, err = _cli(["run", "--preset", "heartbeat", "--input", files["good"], "--output", small_disk / "out.wav"], capsys)
-    assert code == 1 and "rtnmf: error: cannot" in err and "disk full" in err and len(err.strip().splitlines()) == 1, err
+    assert code == ExitCode.RECORDING_FAILED and "rtnmf: error: cannot" in err and "disk full" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = _cli(["train", files["good"], "-o", small_disk / "d.npz", "--iterations", "2", "--components", "32"], capsys)
-    assert code == 1 and "rtnmf: error: cannot write" in err, err
+    assert code == ExitCode.RECORDING_FAILED and "rtnmf: error: cannot write" in err, err
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # nothing half-written left behind
+
+
+def test_a_file_run_that_runs_out_of_space_exits_4_and_leaves_no_file(stethoscope, tmp_path):
+    """The file size limit stands in for a full disk (no mount needed): status 4, not the user-error 1, and nothing half-written."""
+    import resource
+
+    source = tmp_path / "in.wav"
+    sf.write(source, np.tile(stethoscope["mixture"], 3), 4000, subtype="FLOAT")  # 60 s, 960 kB
+    limit = 200_000
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes beyond fail with EFBIG (Python ignores SIGXFSZ)
+
+    before = source.read_bytes()
+    result = subprocess.run([sys.executable, "-m", "realtime_nmf", "run", "--preset", "heartbeat", "--input", str(source), "--output",
+                             str(tmp_path / "out.wav")], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            preexec_fn=small_disk)
+    assert result.returncode == ExitCode.RECORDING_FAILED, result.stderr
+    assert "Traceback" not in result.stderr and "rtnmf: error: cannot write" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"] and source.read_bytes() == before
 
 
 def test_read_only_folder_is_a_clear_error(files, tmp_path, capsys):

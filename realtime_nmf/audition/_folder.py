@@ -29,7 +29,7 @@ __all__ = ["AuditionFolder", "MANIFEST"]
 MANIFEST = ".rtnmf-audition.json"
 _FORMAT = "realtime_nmf.audition"
 #: Names an audition writes; only such files, and only when its manifest lists them, are ever removed.
-_OURS = re.compile(r"(component_\d+|mixture|residual|overview)\.(wav|png)|index\.html|dictionary\.npz")
+_OURS = re.compile(r"(component_\d+|mixture|residual|overview)\.(wav|png)|index\.html|selection\.js|dictionary\.npz")
 
 
 class AuditionFolder:

@@ -275,7 +275,7 @@ class BatchLoop:
                   input_mtime=task.mtime, version=__version__)
         if outcome is not None:
             row.worker = outcome.worker
-            row.seconds = f"{outcome.seconds:.3f}"
+            row.seconds = f"{outcome.seconds:.6f}"
             if outcome.duration is not None:
                 row.duration = f"{outcome.duration:.3f}"
                 row.sample_rate, row.channels = str(outcome.sample_rate), str(outcome.channels)

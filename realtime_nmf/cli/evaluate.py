@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -22,6 +23,11 @@ def add_parser(commands) -> None:
                         "rtnmf run --input FILE, the delay a live run printed for a live recording, or auto to find it by "
                         "cross-correlation with the mixture (else the reference)")
     p.add_argument("--max-latency", type=float, default=1.0, metavar="S", help="seconds searched by --latency auto (default 1)")
+    p.add_argument("--start", type=float, default=None, metavar="S", help="score from S seconds of the reference on (after alignment)")
+    p.add_argument("--end", type=float, default=None, metavar="S", help="score up to S seconds of the reference")
+    p.add_argument("--json", action="store_true",
+                   help="print the scores as JSON instead of the table: the files, the delay, every metric (null where it is not finite, "
+                        "e.g. the SDR of a silent estimate), per channel for multichannel files")
     p.set_defaults(func=command)
 
 
@@ -41,7 +47,11 @@ def command(args) -> int:
     from ..evaluate import evaluate_files
 
     scores = evaluate_files(args.reference, args.estimate, mixture=args.mixture, latency=_parse_evaluation_latency(args.latency),
-                            max_latency=args.max_latency)
+                            max_latency=args.max_latency, start=args.start, end=args.end)
+    if args.json:
+        data = {"reference": args.reference, "estimate": args.estimate, "mixture": args.mixture, **scores.as_dict()}
+        print(json.dumps(_strict(data), indent=1, allow_nan=False))
+        return 0
     for note in scores.notes:
         print(f"note: {note}", file=sys.stderr)
     rate = scores.sample_rate
@@ -50,3 +60,14 @@ def command(args) -> int:
     print(f"scored {scores.n_samples / rate:.2f} s at {rate} Hz ({shift}; BSS Eval v3 by fast_bss_eval, 512-tap distortion filter)")
     print(scores.text())
     return 0
+
+
+def _strict(value):
+    """``value`` with NaN and infinite numbers (a silent estimate's SDR is -inf) as null: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    return value

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
+from .._atomic import check_new_file
 from ..processors.separator import SEPARATOR_PARAMETERS
-from .common import add_parameter_flags, given_parameters
+from .common import add_force_flag, add_parameter_flags, given_parameters
 
 
 def add_parsers(commands) -> None:
@@ -17,6 +20,7 @@ def add_parsers(commands) -> None:
     q.add_argument("--keep", required=True, metavar="SPEC", help="components to keep: indices, ranges and labels, e.g. 0,3,5 or 0-3 or heart or all")
     q.add_argument("-o", "--output", default=None, metavar="FILE.yaml", help="where to write the preset (default: the user preset folder)")
     q.add_argument("--description", default=None, help="one line describing the preset")
+    add_force_flag(q, "a preset of that name")
     add_parameter_flags(q.add_argument_group("separator settings (stored in the preset)"), SEPARATOR_PARAMETERS)
     q.set_defaults(func=command_new)
 
@@ -31,12 +35,15 @@ def add_parsers(commands) -> None:
 def command_new(args) -> int:
     from ..presets import new_preset
 
+    if args.output is not None:
+        check_new_file(args.output, force=args.force)
     preset = new_preset(args.name, args.dictionary, args.keep, output=args.output, description=args.description or "",
-                        settings=given_parameters(args, SEPARATOR_PARAMETERS))
+                        settings=given_parameters(args, SEPARATOR_PARAMETERS), force=args.force)
     d = preset.dictionary
     keep = preset.keep_indices
     print(f"wrote preset {preset.path} (keeps {len(keep)} of {d.n_components} components: {', '.join(map(str, keep))})")
-    print(f"run it with: rtnmf run --preset {preset.name if args.output is None else preset.path} --input IN.wav --output OUT.wav")
+    name = shlex.quote(preset.name if args.output is None else str(preset.path))
+    print(f"next: rtnmf run --preset {name}   (live: microphone to speakers; with --input FILE --output FILE it separates a file)")
     return 0
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
+from pathlib import Path
 
 from .. import defaults
+from .._atomic import check_new_file
+from .._threads import blas_threads
 from ..errors import RealtimeNMFError
-from .common import progress_bar
+from .common import add_force_flag, progress_bar, threads_argument
 
 #: Flags of online training -> their destinations.
 ONLINE_FLAGS = {"--batch-frames": "batch_frames", "--passes": "passes", "--forget": "forget"}
@@ -68,6 +72,11 @@ def add_parser(commands) -> None:
     p.add_argument("--init", choices=("nndsvda", "random"), default=defaults.INIT, help=f"initialisation (default {defaults.INIT})")
     p.add_argument("--seed", type=int, default=defaults.SEED, metavar="S", help=f"random seed (default {defaults.SEED})")
     p.add_argument("--sparsity", type=float, default=defaults.SPARSITY, metavar="L1", help="L1 penalty on the activations (default 0)")
+    p.add_argument("--threads", type=threads_argument, default=1, metavar="N",
+                   help="BLAS threads (default 1; 0 = one per core, which is faster only on idle cores)")
+    p.add_argument("--start", type=float, default=None, metavar="S", help="learn from S seconds into every file on (default: the start)")
+    p.add_argument("--end", type=float, default=None, metavar="S", help="learn up to S seconds into every file (default: the end)")
+    add_force_flag(p, "the dictionary file")
     o = p.add_argument_group("online (out-of-core) training",
                              "Learn from mini-batches of frames read from the files, so memory stays flat however long the "
                              "recordings are (online multiplicative updates with forgotten statistics); --iterations and "
@@ -117,7 +126,7 @@ def _online_choice(args, clips: list) -> str | None:
     sample_rate = args.sample_rate or audio_info(clips[0]).sample_rate
     n_fft, hop_length, _ = resolve_stft_settings(sample_rate, args.n_fft, args.hop_length, defaults.WINDOW, args.latency_ms)
     groups = [args.target, args.background, args.clips] if args.target else [args.clips]
-    need = max(full_batch_memory(group, sample_rate, n_fft, hop_length) for group in groups if group)
+    need = max(full_batch_memory(group, sample_rate, n_fft, hop_length, start=args.start, end=args.end) for group in groups if group)
     if need <= limit:
         return None
     return (f"full-batch training would need about {show_bytes(need)}, more than --max-memory {show_bytes(limit)}: training online "
@@ -144,17 +153,18 @@ def command(args) -> int:
         if stray:
             raise RealtimeNMFError(f"{stray[0]} is for labelled training; give --target FILE (and --background FILE) too")
     check_dictionary_output(args.output)  # a bad -o fails now, not after the training
+    check_new_file(args.output, force=args.force)  # nor an existing one
     online = _online_choice(args, args.target if labelled else args.clips)
     if online:
         print(online, flush=True)
     options = dict(n_components=args.n_components, beta=args.beta, n_fft=args.n_fft, hop_length=args.hop_length,
-                   latency_ms=args.latency_ms, init=args.init, seed=args.seed, sparsity=args.sparsity)
+                   latency_ms=args.latency_ms, init=args.init, seed=args.seed, sparsity=args.sparsity, start=args.start, end=args.end)
     labels = {key: value for key, value in (("target_label", args.target_label), ("background_label", args.background_label),
                                             ("target_components", args.target_components)) if value is not None}
     if online:
         from ..online_training import train_dictionary_online, train_labelled_dictionary_online
 
-        with progress_bar(None, "batch", "training online") as bar:
+        with blas_threads(args.threads), progress_bar(None, "batch", "training online") as bar:
             def progress(done, total, divergence):
                 bar.total = total
                 bar.update(done - bar.n)
@@ -170,7 +180,7 @@ def command(args) -> int:
     else:
         options.update(iterations=args.iterations, tolerance=args.tolerance)
         steps = 1 + (bool(args.background) + bool(args.clips) if labelled else 0)
-        with progress_bar(args.iterations * steps, "it", "training") as bar:
+        with blas_threads(args.threads), progress_bar(args.iterations * steps, "it", "training") as bar:
             def progress(iteration, divergence):
                 bar.update(iteration - bar.n)
                 bar.set_postfix(divergence=f"{divergence:.5g}")
@@ -182,6 +192,7 @@ def command(args) -> int:
                 dictionary = train_dictionary(args.clips, sample_rate=args.sample_rate, progress=progress, **options)
     path = dictionary.save(args.output)
     _report(dictionary, path, labelled)
+    print(next_hint(args, path, dictionary))
     return 0
 
 
@@ -201,13 +212,33 @@ def _report(dictionary, path, labelled: bool) -> None:
           f"({dictionary.latency_reason})")
     print(f"wrote {path}")
     if labelled:
-        target = dictionary.labels[0]
         counts = {label: dictionary.labels.count(label) for label in dict.fromkeys(dictionary.labels)}
         print(f"labels: {', '.join(f'{label} ({n} components)' for label, n in counts.items())} ({p['method']} training)")
         for stage in p["stages"]:
             amount = f"{stage['mini_batches']} mini-batches" if "mini_batches" in stage else f"{stage['iterations']} iterations"
             print(f"  {stage['role']:10} {', '.join(stage['sources']) or '-'}: {stage['duration_seconds']:.1f} s, {amount}, "
                   f"divergence {stage['divergence']:.6g}")
-        print(f"next: rtnmf preset new NAME --dictionary {path} --keep {target}")
-    else:
-        print(f"next: listen to the components, then: rtnmf preset new NAME --dictionary {path} --keep 0,3,5")
+
+
+def _part(args) -> str:
+    """The ``--start``/``--end`` flags as given, for a command that should use the same part of a file."""
+    return "".join(f" {flag} {value:g}" for flag, value in (("--start", args.start), ("--end", args.end)) if value is not None)
+
+
+def next_hint(args, path: Path, dictionary) -> str:
+    """The next command, built from this training: audition the components on the clip, or try the labelled target."""
+    d = shlex.quote(str(path))
+    if not args.target:
+        clip = args.clips[0]
+        folder = path.with_name(f"{path.stem}_audition")
+        return (f"next: hear and pick the components: rtnmf audition {d} {shlex.quote(clip)}{_part(args)} -o {shlex.quote(str(folder))}"
+                "\n(with --reference FILE, a few seconds of the target alone, audition ranks and ticks the components that explain it)")
+    label = dictionary.labels[0]
+    lines = []
+    if args.clips:
+        clip = Path(args.clips[0])
+        output = clip.with_name(f"{clip.stem}_{label}.wav")
+        lines.append(f"next: hear the {label} components: rtnmf run --dictionary {d} --keep {shlex.quote(label)} "
+                     f"--input {shlex.quote(str(clip))}{_part(args)} --output {shlex.quote(str(output))}")
+    lines.append(f"{'then' if lines else 'next'}: rtnmf preset new {shlex.quote(label)} --dictionary {d} --keep {shlex.quote(label)}")
+    return "\n".join(lines)

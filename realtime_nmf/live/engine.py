@@ -29,7 +29,7 @@ from ..processors.base import Processor
 from ..resample import LowLatencyResampler
 from ..ringbuffer import SampleFifo
 
-__all__ = ["LiveEngine", "LiveStats"]
+__all__ = ["LiveEngine", "LiveStats", "LoadEstimate"]
 
 
 @dataclass
@@ -86,6 +86,16 @@ class LiveStats:
         return self.input_overflows + self.output_underflows
 
 
+@dataclass
+class LoadEstimate:
+    """What :meth:`LiveEngine.measure_load` measured for one block size."""
+
+    block: int
+    mean: float  # processing time / audio time over the whole measurement (1.0 = all of real time)
+    p99: float  # 99th percentile of the per-block load
+    worst_ms: float  # the slowest block, in milliseconds
+
+
 class LiveEngine:
     """Run a chain on device blocks, resampling in the stream when the rates differ.
 
@@ -100,19 +110,35 @@ class LiveEngine:
     n_channels : int
         Channels processed (the input's channels).
     out_channels : int
-        Channels of the output; output channel ``j`` gets processed channel ``j % n_channels``.
+        Channels of the output; by default output channel ``j`` gets processed channel
+        ``j % n_channels`` (a mono input plays on both speakers).
     max_block : int
         Largest block the device will deliver (buffers are sized from it).
+    input_channels : sequence of int, optional
+        Device input channels (0-based) to process, one per processed channel, e.g.
+        ``(1,)`` for the second input of a 2-in interface; default the first ``n_channels``.
+    output_map : sequence of int, optional
+        For each of the ``out_channels`` device outputs, the processed channel it plays
+        (0-based), or -1 for silence; default ``j % n_channels``.
     """
 
     def __init__(self, chain: Processor, *, processing_rate: int, device_rate: int, n_channels: int, out_channels: int | None = None,
-                 max_block: int = 4096):
+                 max_block: int = 4096, input_channels=None, output_map=None):
         self.processing_rate, self.device_rate = int(processing_rate), int(device_rate)
         self.n_channels = int(n_channels)
         self.out_channels = int(out_channels or n_channels)
         self.max_block = int(max_block)
         if self.n_channels < 1 or self.out_channels < 1:
             raise ParameterError("a live stream needs at least one input and one output channel")
+        self.input_channels = tuple(range(self.n_channels)) if input_channels is None else tuple(int(c) for c in input_channels)
+        if len(self.input_channels) != self.n_channels or min(self.input_channels) < 0:
+            raise ParameterError(f"input_channels={input_channels!r} must give {self.n_channels} device channel(s), counted from 0")
+        self.output_map = (tuple(j % self.n_channels for j in range(self.out_channels)) if output_map is None
+                           else tuple(int(c) for c in output_map))
+        if len(self.output_map) != self.out_channels or not all(-1 <= c < self.n_channels for c in self.output_map):
+            raise ParameterError(f"output_map={output_map!r} must give, for each of the {self.out_channels} outputs, "
+                                 f"a processed channel from 0 to {self.n_channels - 1} or -1 for silence")
+        self._identity_input = self.input_channels == tuple(range(self.n_channels))
         self.resampling = self.processing_rate != self.device_rate
         ratio = self.processing_rate / self.device_rate
         self.max_processing_block = int(np.ceil(self.max_block * ratio)) + 64
@@ -171,6 +197,40 @@ class LiveEngine:
         self._delay = _DelayLine(self.chain.latency, self.n_channels)
         self._start_resampling()
         self.stats = LiveStats()
+
+    def measure_load(self, block: int, *, seconds: float = 1.0, wall_limit: float = 2.0) -> "LoadEstimate":
+        """Time the engine on ``seconds`` of silence in blocks of ``block`` samples, then start afresh.
+
+        Call before the stream starts: it tells whether the machine keeps up with this
+        block size (the per-frame NMF work lands in the blocks that complete a hop, so
+        small blocks cost more per second than large ones). Stops early after
+        ``wall_limit`` seconds of processing (a block far too small).
+        """
+        block = max(1, min(self.max_block, int(block)))
+        silence = np.zeros((block, self.n_channels), np.float32)
+        sink = np.zeros((block, self.out_channels), np.float32)
+        recorders, input_recorders, source = self.recorders, self.input_recorders, self.source
+        self.recorders, self.input_recorders, self.source = [], [], None
+        n_blocks = max(1, int(np.ceil(seconds * self.device_rate / block)))
+        stop_at = time.perf_counter() + wall_limit
+        try:
+            self.stats = LiveStats()
+            for _ in range(n_blocks):
+                self.process(silence, sink)
+                if time.perf_counter() > stop_at:
+                    break
+            stats = self.stats
+            loads = stats.loads()
+            busy = float(stats.durations[: min(stats.blocks, stats.durations.shape[0])].sum())
+            estimate = LoadEstimate(block=block, mean=busy / (stats.samples / self.device_rate),
+                                    p99=float(np.percentile(loads, 99)), worst_ms=1000.0 * float(stats.durations[: loads.size].max()))
+        finally:
+            self.recorders, self.input_recorders, self.source = recorders, input_recorders, source
+        self.chain.reset()
+        self._delay = _DelayLine(self.chain.latency, self.n_channels)
+        self._start_resampling()
+        self.stats = LiveStats()
+        return estimate
 
     # ---------------------------------------------------------------------------------
     @property
@@ -289,8 +349,11 @@ class LiveEngine:
             x = self._input[:n]
             if self.source is not None:
                 self.source.fifo.read(x)
-            else:
+            elif self._identity_input:
                 x[...] = indata[:, : self.n_channels]
+            else:
+                for i, c in enumerate(self.input_channels):
+                    x[:, i] = indata[:, c]
             np.abs(x, out=self._scratch[:n])
             peak = float(self._scratch[:n].max(initial=0.0))
             if peak > self.stats.input_peak:
@@ -310,8 +373,11 @@ class LiveEngine:
                 if got < n:
                     self.stats.underruns += n - got
             if outdata is not None:
-                for j in range(outdata.shape[1]):
-                    outdata[:, j] = y[:, j % self.n_channels]
+                for j, c in enumerate(self.output_map):
+                    if c < 0:
+                        outdata[:, j] = 0.0
+                    else:
+                        outdata[:, j] = y[:, c]
             for recorder in self.recorders:
                 recorder.push(y)
         except Exception as exc:  # never let an exception reach PortAudio: this block is silence

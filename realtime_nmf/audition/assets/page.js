@@ -20,7 +20,13 @@
     document.getElementById("selection").textContent = keep.length
       ? "ticked: " + keep.join(", ") + " (" + keep.length + " of " + rows.length + ")"
       : "nothing ticked yet";
+    var trial = document.getElementById("try-command");
+    trial.textContent = keep.length && data["try"] ? fill(data["try"], presetName() || "selection", keep.join(","))
+      : "Tick components to get the command.";
+    document.dispatchEvent(new CustomEvent("rtnmf-ticked", {detail: keep}));
   }
+
+  function presetName() { return nameInput.value.trim(); }
 
   function number(row, key, missing) {
     var value = parseFloat(row.getAttribute("data-" + key));
@@ -29,7 +35,9 @@
 
   var orders = {
     index: function (a, b) { return number(a, "index", 0) - number(b, "index", 0); },
-    heartbeat: function (a, b) { return number(b, "score", 0) - number(a, "score", 0) || orders.index(a, b); },
+    score: function (a, b) { return number(b, "score", 0) - number(a, "score", 0) || orders.index(a, b); },
+    affinity: function (a, b) { return number(b, "affinity", 0) - number(a, "affinity", 0) || orders.index(a, b); },
+    percussive: function (a, b) { return number(b, "percussive", 0) - number(a, "percussive", 0) || orders.index(a, b); },
     energy: function (a, b) { return number(b, "energy", 0) - number(a, "energy", 0) || orders.index(a, b); },
     centroid: function (a, b) { return number(a, "centroid", Infinity) - number(b, "centroid", Infinity) || orders.index(a, b); }
   };
@@ -42,9 +50,12 @@
     rows.forEach(function (row, i) { if (test(row)) { boxes[i].checked = true; } });
     refresh();
   }
-  document.getElementById("tick-likely").addEventListener("click", function () {
-    tickWhere(function (row) { return row.getAttribute("data-mark") === "likely"; });
-  });
+  function onClick(id, handler) {
+    var button = document.getElementById(id);
+    if (button) { button.addEventListener("click", handler); }
+  }
+  onClick("tick-likely", function () { tickWhere(function (row) { return row.getAttribute("data-mark") === "likely"; }); });
+  onClick("tick-suggested", function () { tickWhere(function (row) { return row.getAttribute("data-suggested") === "yes"; }); });
   document.getElementById("tick-none").addEventListener("click", function () {
     boxes.forEach(function (box) { box.checked = false; });
     refresh();
@@ -56,6 +67,7 @@
     });
   });
   boxes.forEach(function (box) { box.addEventListener("change", refresh); });
+  nameInput.addEventListener("input", refresh);
 
   // one player at a time
   document.addEventListener("play", function (event) {
@@ -70,7 +82,7 @@
 
   function makePreset() {
     var keep = ticked();
-    var name = nameInput.value.trim();
+    var name = presetName();
     var panel = document.getElementById("preset");
     if (!keep.length) {
       message.textContent = "Tick at least one component first.";
@@ -110,5 +122,6 @@
     }
   });
 
+  window.rtnmfAudition = { ticked: ticked };
   refresh();
 })();

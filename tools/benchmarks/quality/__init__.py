@@ -1,6 +1,6 @@
 """Separation quality, measured like the field does: SDRi and SI-SDRi on mixtures with known parts.
 
-Usage: python -m tools.benchmarks.quality [--method NAME ...] [--all] [--list] [--quick] [--swapped] [--oracle]
+Usage: python -m tools.benchmarks.quality [--method NAME ...] [--all] [--list] [--quick] [--full] [--swapped] [--oracle]
 [--json FILE] [--markdown FILE]
 
 Runs the user's flow end to end on every case and prints one table per method:
@@ -37,6 +37,13 @@ target reference and background, the information the labelled methods use, appli
 the second half's mixture STFT at the defaults' STFT settings: causal, with the engine's
 latency. Its "streaming" column is the filter, its "offline" column the same filter
 (printed again), and it has no seed notebook column (n/a).
+
+Beside every method (:mod:`.oracle_share`), each case also gets the ideal ratio mask's
+SDRi at the method's STFT settings and the streaming engine's SDRi with the components
+chosen by 3 s of the target alone (as ``rtnmf audition --reference`` chooses them); each
+method prints its median beside the ideal ratio mask's, the share of it reached, and the
+share of the aligned reference's choice the example's reaches. ``--full`` runs the 29
+exact heart+lung triples of ``hls_cmds_full`` instead of the six.
 
 The second half is never used for training or choosing in the first two columns. With
 --oracle, context rows that do use it are added for the heart+lung cases: the ideal

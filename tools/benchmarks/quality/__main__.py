@@ -12,8 +12,9 @@ from pathlib import Path
 
 from tools.benchmarks.markdown import Report
 from tools.benchmarks.quality import __doc__ as DOC
-from tools.benchmarks.quality.cases import DATA, HLS_TRIPLES, QUICK_TRIPLES, load_cases
+from tools.benchmarks.quality.cases import DATA, HLS_TRIPLES, QUICK_TRIPLES, load_cases, load_full_cases
 from tools.benchmarks.quality.methods import DEFAULT_METHODS, METHODS, oracle_rows, run_case
+from tools.benchmarks.quality.oracle_share import share_lines
 from tools.benchmarks.quality.report import SUMMARY_END, method_markdown, method_result, method_table, oracle_markdown, oracle_table, summary_table, write_json
 
 
@@ -23,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--all", action="store_true", help="run every method (about 13 minutes; 30 with --swapped on a busy 2-core machine)")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
     parser.add_argument("--quick", action="store_true", help=f"heart+lung {' and '.join(QUICK_TRIPLES)} only, no groove (a check, not a result)")
-    parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six)")
+    parser.add_argument("--files", default=None, metavar="NNNN,...", help="heart+lung triples to run (default: all six, or all 29 with --full)")
     parser.add_argument("--no-groove", action="store_true", help="skip the FluidSynth groove")
+    parser.add_argument("--full", action="store_true",
+                        help="the 29 exact heart+lung triples of hls_cmds_full instead of the six (and no groove)")
     parser.add_argument("--swapped", action="store_true",
                         help="also the second fold: learn from the second half, score the first (to tell a real gain from noise)")
     parser.add_argument("--oracle", action="store_true", help="add the oracle context rows (ideal masks, oracle dictionaries)")
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; known: {', '.join(METHODS)}")
     triples = QUICK_TRIPLES if args.quick else (tuple(args.files.split(",")) if args.files else HLS_TRIPLES)
-    cases = load_cases(args.data, triples, groove=not (args.quick or args.no_groove))
+    cases = (load_full_cases(args.data, args.files.split(",") if args.files else None) if args.full
+             else load_cases(args.data, triples, groove=not (args.quick or args.no_groove)))
     if args.swapped:
         cases += [case.swap() for case in cases]
     if not cases:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         result = method_result(METHODS[name], [run_case(METHODS[name], case) for case in cases])
         result["seconds"] = time.perf_counter() - started
         results.append(result)
-        print(method_table(result) + f"\n({result['seconds']:.0f} s)\n", flush=True)
+        print(method_table(result) + "\n" + share_lines(result) + f"\n({result['seconds']:.0f} s)\n", flush=True)
         method_markdown(markdown, result)
     summary = summary_table(results)
     print(summary)

@@ -3,6 +3,8 @@
 - heart+lung: the six HLS-CMDS mixtures (Torabi, Shirani and Reilly, Mendeley Data,
   doi:10.17632/8972jxbpmp) in ``hls_cmds/exact_sum_mix``, 4 kHz, 15 s, ``M = g*(H + L)``
   exactly; the target is ``g*H`` (``g`` from ``ground_truth_mixing.csv``);
+- heart+lung full (``--full``): every exact heart+lung triple of HLS-CMDS, 29, in
+  ``hls_cmds_full/exact_sum_mix`` (:func:`load_full_cases`);
 - groove: the FluidSynth render in ``fluidsynth_renders/groove_drums_bass_piano``
   (22.05 kHz, 10.6 s, mix = kick + snare + hi-hat + bass + piano), with the kick and then
   the snare as the target.
@@ -27,6 +29,8 @@ DATA = ROOT.parent / "shared" / "data"
 HLS_TRIPLES = ("0087", "0111", "0113", "0114", "0116", "0118")
 QUICK_TRIPLES = ("0087", "0116")
 GROOVE_TARGETS = ("kick", "snare")
+#: The dataset of the 29 exact heart+lung triples of ``hls_cmds_full`` (``--full``).
+FULL_DATASET = "heart+lung full"
 
 
 @dataclass
@@ -98,4 +102,26 @@ def load_cases(data: Path = DATA, triples=HLS_TRIPLES, groove: bool = True) -> l
         for target in GROOVE_TARGETS:
             stem, _ = load(folder / "stems" / f"{target}.wav", mono=True)
             cases.append(Case(f"groove {target}", "groove", sr, mixture, stem))
+    return cases
+
+
+def load_full_cases(data: Path = DATA, triples=None) -> list[Case]:
+    """The 29 exact heart+lung triples of ``data/hls_cmds_full`` (all, or those named; empty when absent).
+
+    ``M = g*(H + L)`` holds for them exactly (``MANIFEST.md`` there); the six of
+    :func:`load_cases` are among them. Their dataset is :data:`FULL_DATASET`.
+    """
+    folder = data / "hls_cmds_full"
+    if not (folder / "exact_sum_mix").is_dir():
+        return []
+    with open(folder / "ground_truth_mixing.csv", newline="") as handle:
+        gains = {row["triple"]: float(row["gain_g"]) for row in csv.DictReader(handle) if row["gain_g"]}
+    cases = []
+    for path in sorted((folder / "exact_sum_mix").glob("M*.wav")):
+        triple = path.stem[1:]
+        if triples is not None and triple not in triples:
+            continue
+        mixture, sr = load(path, mono=True)
+        heart, _ = load(folder / "exact_sum_mix" / f"H{triple}.wav", mono=True)
+        cases.append(Case(f"heart+lung {triple}", FULL_DATASET, sr, mixture, (gains[triple] * heart).astype(np.float32)))
     return cases

@@ -27,6 +27,7 @@ from realtime_nmf.windows import ASYMMETRIC, hop_for_latency
 
 from .archive import archive_files
 from .cases import DATA, Case
+from .oracle_share import context_columns
 from .prototypes import ContextDictionary, context_estimate, filtered_signal, learn_context_dictionary, prototype_estimate
 
 #: Blocks the streaming engine is fed with.
@@ -340,7 +341,7 @@ def static_wiener_estimate(method: Method, case: Case) -> np.ndarray:
     return filtered_signal(S, gain[:, None], n_fft, hop, window, mix.shape[0])
 
 
-def estimates(method: Method, case: Case) -> tuple[dict, int | None, int | None]:
+def estimates(method: Method, case: Case) -> tuple[dict, int | None, int | None, NMFSeparator | None]:
     """The three estimates of the test half's target (streaming, offline, seed; None where a method has none).
 
     Returns
@@ -349,13 +350,15 @@ def estimates(method: Method, case: Case) -> tuple[dict, int | None, int | None]
         ``{"streaming": y, "offline": y, "seed": y or None}``, each ``(n_test_samples,)``.
     kept, n_components : int or None
         The components kept and the dictionary's size (None for a baseline).
+    separator : NMFSeparator or None
+        The separator learned from the first half (None for a baseline).
     """
     mix = case.mixture[case.test]
     if method.baseline is not None:
         if method.baseline != "static-wiener":
             raise ValueError(f"unknown baseline {method.baseline!r}")
         streaming = static_wiener_estimate(method, case)
-        return {"streaming": streaming, "offline": streaming, "seed": None}, None, None  # one filter: offline is the same
+        return {"streaming": streaming, "offline": streaming, "seed": None}, None, None, None  # one filter: offline is the same
     separator, keep, context = build_separator(method, case)
     if context is not None:
         streaming = context_estimate(separator, context, mix, converge=False)
@@ -364,7 +367,8 @@ def estimates(method: Method, case: Case) -> tuple[dict, int | None, int | None]
         streaming = (separator(mix, case.sample_rate, block_size=BLOCK_SIZE) if method.prototype is None
                      else prototype_estimate(method.prototype, method.prototype_options, separator, mix))
         offline = converged_estimate(separator, mix)
-    return {"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}, len(keep), separator.dictionary.n_components
+    return ({"streaming": streaming, "offline": offline, "seed": seed_notebook(method, case)}, len(keep), separator.dictionary.n_components,
+            separator)
 
 
 def run_case(method: Method, case: Case) -> dict:
@@ -375,10 +379,11 @@ def run_case(method: Method, case: Case) -> dict:
     dict
         ``case``, ``dataset``, ``kept``, ``n_components``, ``mixture_sdr`` (the test half's
         own SDR, the "before" of every improvement) and, for ``streaming``, ``offline`` and
-        ``seed``, ``{"sdri": dB, "si_sdri": dB}`` (None for a way the method has not).
+        ``seed``, ``{"sdri": dB, "si_sdri": dB}`` (None for a way the method has not); ``irm``
+        and ``example`` (:func:`.oracle_share.context_columns`).
     """
     mix, ref = case.mixture[case.test], case.target[case.test]
-    ways, kept, n_components = estimates(method, case)
+    ways, kept, n_components, separator = estimates(method, case)
     row = {"case": case.name, "dataset": case.dataset, "kept": kept, "n_components": n_components}
     scored = {}  # by estimate, so that an estimate given twice is scored once
     for way, estimate in ways.items():
@@ -390,6 +395,7 @@ def run_case(method: Method, case: Case) -> dict:
         scores = scored[id(estimate)]
         row[way] = {"sdri": scores.sdri, "si_sdri": scores.si_sdri}
     row["mixture_sdr"] = scores.sdr_mixture
+    row.update(context_columns(method, case, separator, block_size=BLOCK_SIZE))  # the ideal ratio mask, the example's choice
     return row
 
 

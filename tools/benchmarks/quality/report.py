@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tools.benchmarks.markdown import Report
+from tools.benchmarks.quality.cases import FULL_DATASET
+from tools.benchmarks.quality.oracle_share import median_context, share_lines
 
 WAYS = ("streaming", "offline", "seed")
 #: Marks the end of the summary in the Markdown (a page can include the summary alone, ``:end-before:``).
@@ -26,6 +28,7 @@ def median_row(rows: list[dict], name: str, of: str) -> dict:
     for way in WAYS:
         values = {key: [r[way][key] for r in rows] for key in ("sdri", "si_sdri")}
         out[way] = {key: None if None in v else float(np.median(v)) for key, v in values.items()}
+    out.update(median_context(rows))  # the ideal ratio mask's and the example's choice
     return out
 
 
@@ -77,6 +80,9 @@ def method_markdown(report: Report, result: dict) -> None:
                   "kept"], rows)
     report.paragraph(f"Largest streaming - offline SDRi gap over the cases: {result['max_streaming_offline_gap']:.2f} dB; "
                      f"{result.get('seconds', float('nan')):.0f} s.")
+    shares = share_lines(result)
+    if shares:
+        report.paragraph(shares.replace("\n", "  \n"))
 
 
 def summary_table(results: list[dict]) -> str:
@@ -84,14 +90,14 @@ def summary_table(results: list[dict]) -> str:
     if not results:
         return ""
     groove = [r["case"] for r in results[0]["rows"] if r["dataset"] == "groove"]
-    swapped = any(m.get("of") == "heart+lung swapped" for m in results[0]["medians"])
+    swapped = any(str(m.get("of")).startswith("heart+lung") and str(m.get("of")).endswith(" swapped") for m in results[0]["medians"])
     head = ("| method | heart+lung median SDRi: streaming | SI-SDRi | offline converged | seed notebook | "
             + ("swapped halves: streaming SDRi | " if swapped else "")
             + "".join(f"{name} SDRi: streaming / offline | " for name in groove) + "what changes |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for result in results:
         medians = {m.get("of"): m for m in result["medians"]}
-        hls = medians.get("heart+lung")
+        hls = medians.get("heart+lung") or medians.get(FULL_DATASET)
         cells = [result["method"]]
         if hls:
             cells += [db(hls["streaming"]["sdri"]).strip(), db(hls["streaming"]["si_sdri"]).strip(), db(hls["offline"]["sdri"]).strip(),
@@ -99,7 +105,7 @@ def summary_table(results: list[dict]) -> str:
         else:
             cells += ["", "", "", ""]
         if swapped:
-            other = medians.get("heart+lung swapped")
+            other = medians.get("heart+lung swapped") or medians.get(FULL_DATASET + " swapped")
             cells.append(db(other["streaming"]["sdri"]).strip() if other else "")
         for name in groove:
             row = next(r for r in result["rows"] if r["case"] == name)
