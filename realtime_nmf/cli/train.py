@@ -123,7 +123,10 @@ def _online_choice(args, clips: list) -> str | None:
         return None
     from ..audio import audio_info
 
-    sample_rate = args.sample_rate or audio_info(clips[0]).sample_rate
+    from ..training import _check_number
+
+    # checked as full-batch training checks it, before the estimate uses it
+    sample_rate = audio_info(clips[0]).sample_rate if args.sample_rate is None else _check_number("sample_rate", args.sample_rate, 1)
     n_fft, hop_length, _ = resolve_stft_settings(sample_rate, args.n_fft, args.hop_length, defaults.WINDOW, args.latency_ms)
     groups = [args.target, args.background, args.clips] if args.target else [args.clips]
     need = max(full_batch_memory(group, sample_rate, n_fft, hop_length, start=args.start, end=args.end) for group in groups if group)
