@@ -56,9 +56,11 @@ from .file_frames import FrameReader, OpenFiles, read_runs
 from .nmf import frame_exponent, mu_exponent, solve_activations, validate_beta
 from .online_data import initial_templates, plan_pass, random_streams
 
-__all__ = ["OnlineNMF", "batch_statistics", "update_exponents", "online_fit"]
+__all__ = ["OnlineNMF", "batch_statistics", "update_exponents", "online_fit", "MAX_PASSES"]
 
 EPS = defaults.EPS
+#: Most passes :func:`online_fit` makes (a bound on a mistyped number, far beyond what helps: 3 reach full batch).
+MAX_PASSES = 1000
 
 
 # --------------------------------------------------------------------------------------
@@ -292,7 +294,7 @@ def online_fit(readers: Sequence[FrameReader], n_components: int, *, beta: float
         See :func:`initial_templates`; ``seed`` also draws the order of every pass.
     batch_frames, run_frames
         See :func:`plan_pass`.
-    passes : int >= 1
+    passes : int, 1 to :data:`MAX_PASSES`
     forget : float in [0, 1]
         Weight the statistics keep each time a mini-batch of ``batch_frames`` frames is
         added (a mini-batch of ``n`` frames: ``forget ** (n / batch_frames)``), so they
@@ -316,7 +318,7 @@ def online_fit(readers: Sequence[FrameReader], n_components: int, *, beta: float
     n_components = _check("n_components", n_components, 1)
     batch_frames = _check("batch_frames", batch_frames, 1)
     run_frames = min(_check("run_frames", run_frames, 1), batch_frames)
-    passes = _check("passes", passes, 1)
+    passes = _check("passes", passes, 1, maximum=MAX_PASSES)
     forget = _check("forget", forget, 0.0, float, 1.0)
     init_frames = _check("init_frames", init_frames, 1)
     if not readers:

@@ -116,6 +116,8 @@ ERRORS = [
     (["--max-memory", "12X"], "--max-memory '12X' is not a memory size"),
     (["--online", "--forget", "2"], "forget=2.0 must be at least 0.0 and at most 1.0"),
     (["--online", "--passes", "0"], "passes=0 must be at least 1"),
+    (["--online", "--passes", "9" * 4000], "must be at least 1 and at most 1000"),
+    (["--max-memory", "9" * 400 + "G"], "is larger than any machine's memory"),
     (["--online", "--batch-frames", "0"], "batch_frames=0 must be at least 1"),
     (["--online", "--components", "100000"], "fewer than n_components=100000"),
     (["--online", "--latency-ms", "8", "--hop-length", "16"], "give a latency"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shlex
@@ -27,7 +28,11 @@ def memory_size(value: str):
     if not match or float(match.group(1)) <= 0:
         raise RealtimeNMFError(f"--max-memory {value!r} is not a memory size: give a positive size like 200M, 1.5G or 4G (K, M, G, T = 1024-based), "
                                          "or 'none' for no limit")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    size = float(match.group(1)) * _UNITS[match.group(2).upper()]
+    if not math.isfinite(size) or size >= 2 ** 63:
+        raise RealtimeNMFError(f"--max-memory {value[:20]!r}{'...' if len(value) > 20 else ''} is larger than any machine's memory; "
+                               "give a size like 4G, or 'none' for no limit")
+    return int(size)
 
 
 def default_max_memory() -> int | None:
