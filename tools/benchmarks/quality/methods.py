@@ -266,7 +266,9 @@ def build_separator(method: Method, case: Case) -> tuple[NMFSeparator, list[int]
     n_fft, hop = method.stft_settings(case.sample_rate)
     mix, ref = case.mixture[case.train], case.target[case.train]
     context = None
-    files = archive_files(DATA, case.name.split()[-1]) if method.training == "archive" and case.dataset == "heart+lung" else []
+    # every heart+lung case has an archive: the six, the 29 of --full, and both folds (their names hold the triple)
+    triple = next((word for word in case.name.split() if word.isdigit()), None)
+    files = archive_files(DATA, triple) if method.training == "archive" and case.dataset.startswith("heart+lung") and triple else []
     if files:  # learned from the archive's other recordings; the components chosen on the first half, as below
         n_fft, hop = method.stft_settings(case.sample_rate)
         options = dict(n_components=method.n_components, beta=method.beta, n_fft=n_fft, hop_length=hop, sparsity=method.sparsity)
