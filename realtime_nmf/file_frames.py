@@ -32,7 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import soundfile as sf
 
-from .audio import audio_info, frames_between, read_blocks, segment_frames
+from .audio import BlockReader, audio_info, frames_between, segment_frames
 from .resample import StreamResampler, resample
 from .errors import AudioFileError, ParameterError
 from .stft import analysis_window, n_frames_for, validate_stft_settings
@@ -260,9 +260,12 @@ class FrameReader:
     def _stream(self) -> Iterator[np.ndarray]:
         """The clip's mono samples at ``sample_rate``, block by block (some may be empty), then None."""
         resampler = StreamResampler(self.source_rate, self.sample_rate, 1) if self.source_rate != self.sample_rate else None
-        for block in read_blocks(self.path, STREAM_BLOCK, start=self._offset, stop=self._offset + self.source_samples):
+        reader = BlockReader(self.path, STREAM_BLOCK, start=self._offset, stop=self._offset + self.source_samples)
+        for block in reader:
             mono = _mono(block)
             yield mono if resampler is None else resampler.process(mono[:, None])[:, 0]
+        if reader.shortfall:  # a header that lies about the length: an error, as for full batch, never hours of silence
+            raise AudioFileError(f"{reader.shortfall}; repair it, or re-save what is there with an audio editor or 'sox'")
         if resampler is not None:
             yield resampler.process(np.zeros((0, 1), np.float32), last=True)[:, 0]
         yield None

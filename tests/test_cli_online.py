@@ -77,7 +77,27 @@ def test_online_training_is_chosen_when_full_batch_would_exceed_max_memory(clip,
     # the default limit is a fraction of this machine's memory: a short clip trains in memory
     assert main(["train", str(clip), "-o", str(tmp_path / "default.npz"), "--components", "4", "--iterations", "5"]) == 0
     assert "online" not in Dictionary.load(tmp_path / "default.npz").provenance
-    assert default_max_memory() == int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * defaults.TRAIN_MAX_MEMORY_FRACTION)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert default_max_memory() <= int(physical * defaults.TRAIN_MAX_MEMORY_FRACTION)
+
+
+def test_the_default_limit_follows_the_process_memory_limit():
+    """ulimit -v (or a cluster job's cgroup limit) lowers the default --max-memory: half of 2 GiB here."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    def limit():  # pragma: no cover - runs in the child
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    code = "from realtime_nmf.cli.train import default_max_memory; print(default_max_memory())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limit,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) <= 1 << 30
 
 
 def test_memory_sizes():

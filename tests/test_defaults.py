@@ -141,8 +141,11 @@ def test_train_cli_online_defaults():
     # not given: None, so that learn_dictionary_online's defaults (checked above) apply and a stray flag is told
     assert (args.online, args.batch_frames, args.passes, args.forget) == (False, None, None, None)
     assert not hasattr(args, "max_memory")
+    from realtime_nmf.cli.train import memory_available
+
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    assert default_max_memory() == int(physical * defaults.TRAIN_MAX_MEMORY_FRACTION)
+    assert 0 < memory_available() <= physical
+    assert default_max_memory() == int(memory_available() * defaults.TRAIN_MAX_MEMORY_FRACTION)
 
 
 def test_batch_cli_default_pattern_is_the_library_default():

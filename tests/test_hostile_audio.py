@@ -123,8 +123,24 @@ def test_a_wav_over_4_gib_is_refused_for_loading_before_allocation(tmp_path):
     assert claimed > 1 << 30
     with pytest.raises(AudioFileError, match=rf"announces {claimed} samples .*; at most 1073741824 samples are loaded at once"):
         audio.load(path)
-    result = rtnmf("train", path, "-o", tmp_path / "d.npz", memory_limit=2 << 30)
+    # full batch refuses to load it
+    result = rtnmf("train", path, "-o", tmp_path / "d.npz", "--max-memory", "none", memory_limit=2 << 30)
     assert_one_line_error(result, "at most 1073741824 samples are loaded at once")
+    # by default rtnmf train sees that full batch cannot hold it and reads it online, saying so first (stopped there)
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", "train", str(path), "-o", str(tmp_path / "d.npz")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1"))
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert first.startswith("full-batch training would need about ") and "training online" in first, first
+    assert process.returncode == 130 and not (tmp_path / "d.npz").exists()
 
 
 def test_decoded_data_beyond_the_limit_is_refused_while_reading(signal, tmp_path, monkeypatch):

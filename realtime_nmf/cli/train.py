@@ -35,12 +35,35 @@ def memory_size(value: str):
     return int(size)
 
 
-def default_max_memory() -> int | None:
-    """Half of this machine's physical memory (None when it cannot be told)."""
+def memory_available() -> int | None:
+    """Bytes this process may use at most: physical memory, the address-space limit (``ulimit -v``) and the
+    cgroup's ``memory.max`` (a cluster job's limit), whichever is smallest; None when none can be told."""
+    limits = []
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * defaults.TRAIN_MAX_MEMORY_FRACTION)
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        return None
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    try:
+        text = open("/sys/fs/cgroup/memory.max").read().strip()
+        if text.isdigit():
+            limits.append(int(text))
+    except OSError:
+        pass
+    return min(limits) if limits else None
+
+
+def default_max_memory() -> int | None:
+    """The default ``--max-memory``: :data:`~realtime_nmf.defaults.TRAIN_MAX_MEMORY_FRACTION` of :func:`memory_available`."""
+    available = memory_available()
+    return None if available is None else int(available * defaults.TRAIN_MAX_MEMORY_FRACTION)
 
 
 def show_bytes(n: float) -> str:
@@ -89,7 +112,7 @@ def add_parser(commands) -> None:
     o.add_argument("--online", action="store_true", help="train online even when the spectrogram would fit in --max-memory")
     o.add_argument("--max-memory", default=argparse.SUPPRESS, metavar="SIZE",
                    help="train online, saying so, when full-batch training would need more than SIZE (e.g. 500M, 4G; 'none': never; "
-                        f"default: {defaults.TRAIN_MAX_MEMORY_FRACTION:g} of this machine's memory)")
+                        f"default: {defaults.TRAIN_MAX_MEMORY_FRACTION:g} of the memory this process may use)")
     o.add_argument("--batch-frames", type=int, default=None, metavar="N",
                    help=f"frames per mini-batch at most (default {defaults.ONLINE_BATCH_FRAMES})")
     o.add_argument("--passes", type=int, default=None, metavar="N", help=f"shuffled passes over the frames (default {defaults.ONLINE_PASSES})")
