@@ -29,7 +29,7 @@ from pathlib import Path
 from ._files import path_problem, show_path
 from .errors import IncompleteOutputError, OutputError
 
-__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_writable_folder", "check_new_file", "check_new_folder",
+__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_writable_folder", "check_new_file",
            "set_default_permissions", "temporary_file", "partial_path", "folder_lock", "remove_stale_temporaries"]
 
 
@@ -70,19 +70,6 @@ def check_new_file(path: str | Path, *, force: bool, flag: str = "--force") -> P
     return path
 
 
-def check_new_folder(path: str | Path, *, force: bool, flag: str = "--force") -> Path:
-    """Raise :class:`OutputError` if the folder ``path`` exists with files in it and ``force`` is false."""
-    path = Path(path)
-    if path.is_dir() and not force:
-        try:
-            names = sorted(entry.name for entry in path.iterdir())
-        except OSError as exc:
-            raise OutputError(f"cannot read the folder {str(path)!r}: {exc.strerror or exc}") from None
-        if names:
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            raise OutputError(f"the folder {str(path)!r} already holds files ({shown}); give {flag} to replace them, "
-                              "or choose another folder")
-    return path
 def partial_path(path: str | Path) -> Path:
     """Where an interrupted write keeps what it did: ``out.wav`` -> ``out.partial.wav``."""
     path = Path(path)

@@ -300,11 +300,21 @@ def load_preset(name_or_path: str | Path) -> Preset:
         missing or invalid.
     """
     path = find_preset(name_or_path)
-    if is_zip(path):
+    if is_zip(path) and _loads_as_dictionary(path):  # any other zip archive is refused by the reader, as what it is
         raise PresetError(f"{show_path(path)} is a dictionary, not a preset; hear a selection of it with "
                           f"rtnmf run --dictionary {shlex.quote(str(path))} --keep SPEC --input IN.wav --output OUT.wav, "
                           f"or save one as a preset with rtnmf preset new NAME --dictionary {shlex.quote(str(path))} --keep SPEC")
     return preset_from_dict(read_preset_data(path), name=path.stem, base=path.parent, path=path)
+
+
+def _loads_as_dictionary(path: Path) -> bool:
+    from .dictionary import Dictionary
+
+    try:
+        Dictionary.load(path)
+    except DictionaryError:
+        return False
+    return True
 
 
 def _dictionary_path(text: str, base: Path, where: str) -> Path:

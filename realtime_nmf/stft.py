@@ -224,6 +224,7 @@ def _fft_functions():
 
 
 _rfft, _irfft = _fft_functions()
+_min, _max = np.minimum.reduce, np.maximum.reduce
 
 
 class StreamingSTFT:
@@ -243,8 +244,10 @@ class StreamingSTFT:
     All buffers are allocated here; :meth:`process` allocates nothing apart from what the
     FFT calls need. NaN and Inf input samples, and samples beyond :data:`LOUDEST_SAMPLE`
     (+120 dB above full scale: not audio, and enough to overflow a spectrum), are replaced
-    by zeros as they arrive (counted in ``nonfinite_samples``, and the frames that hold
-    them in ``nonfinite_frames``); checking a block costs two reductions. So a burst of them silences
+    by zeros before any frame uses them (counted in ``nonfinite_samples``, and the frames
+    that hold them in ``nonfinite_frames``); the samples a batch of frames adds are checked
+    together, with two reductions (samples of a last partial hop that no frame reaches are
+    never checked, nor counted). So a burst of them silences
     at most one window of output and never poisons the state.
 
     Parameters
@@ -302,6 +305,8 @@ class StreamingSTFT:
         self._fifo.write_zeros(self.hop_length - 1)
         self._filled = 0  # new samples in the analysis buffer not yet consumed by a frame
         self._samples_in = 0  # samples fed since the reset
+        self._checked = self._lead  # input[lead : _checked] was checked for NaN, Inf and absurd samples
+        self._checked_in = 0  # samples checked since the reset
         self._last_bad_frame = -1  # the last frame counted in nonfinite_frames
         self.nonfinite_samples = 0
         self.frames_processed = 0
@@ -336,15 +341,29 @@ class StreamingSTFT:
         keep = self._lead + self._filled - done
         self._input[:keep] = self._input[done : done + keep]
         self._filled -= done
+        self._checked -= done
         self.frames_processed += g
 
-    def _silence(self, chunk: np.ndarray) -> None:
-        """Zero the NaN, Inf and too loud samples of ``chunk`` (just fed) and count them and their frames (rare: it allocates)."""
+    def _check(self, end: int) -> None:
+        """Check the input samples from the last checked one up to ``input[end]`` (before frames use them).
+
+        Done once per batch of frames, not once per block: with blocks shorter than the
+        hop, most blocks complete no frame, and their samples are checked together.
+        Two reductions, called directly (``chunk.min()`` adds a Python wrapper).
+        """
+        chunk = self._input[self._checked : end]
+        if not (-LOUDEST_SAMPLE <= _min(chunk, axis=None) and _max(chunk, axis=None) <= LOUDEST_SAMPLE):  # NaN fails both
+            self._silence(chunk, self._checked_in)
+        self._checked_in += end - self._checked
+        self._checked = end
+
+    def _silence(self, chunk: np.ndarray, first: int) -> None:
+        """Zero the NaN, Inf and too loud samples of ``chunk`` (stream samples ``first`` on) and count them and their frames (rare: it allocates)."""
         bad = ~(np.abs(chunk) <= LOUDEST_SAMPLE)
         self.nonfinite_samples += int(np.count_nonzero(bad))
         chunk[bad] = 0.0
         # frame m holds stream samples m * hop - lead .. m * hop - lead + n_fft - 1: count each frame holding one once
-        s = self._samples_in + np.flatnonzero(bad.any(axis=1))
+        s = first + np.flatnonzero(bad.any(axis=1))
         first = -((self.n_fft - self._lead - 1 - s) // self.hop_length)  # ceil((s + lead - n_fft + 1) / hop)
         last = (s + self._lead) // self.hop_length
         before = np.maximum.accumulate(np.concatenate(([self._last_bad_frame], last[:-1])))
@@ -372,14 +391,12 @@ class StreamingSTFT:
             room = (B - self.frames_processed % B) * hop - self._filled
             n = min(n_samples - position, room)
             start = self._lead + self._filled
-            chunk = self._input[start : start + n]
-            chunk[...] = block[position : position + n]
-            if not (-LOUDEST_SAMPLE <= chunk.min() and chunk.max() <= LOUDEST_SAMPLE):  # NaN fails both comparisons
-                self._silence(chunk)
+            self._input[start : start + n] = block[position : position + n]
             self._samples_in += n
             self._filled += n
             complete = self._filled // hop
             if complete:
+                self._check(start + n)
                 self._run_frames(complete)
             self._fifo.read(out[position : position + n])
             position += n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -78,6 +79,23 @@ def data_rows(out: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and theirs (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def partial_being_written(out: Path) -> bool:
     staging = out / STAGING_NAME
     return staging.is_dir() and any(p.name.endswith(".part") for p in staging.iterdir())
@@ -143,10 +161,20 @@ def test_ctrl_c_lets_local_workers_finish_and_a_second_ctrl_c_abandons_them(shor
             batch = Batch(["--preset", "heartbeat", folder, "-o", out, "--files", "-", "--jobs", 2])
             batch.send(["long.wav"])
             wait_for(lambda: partial_being_written(out), what="the long file to be in progress")
-            batch.signal(signal.SIGINT)
-            wait_for(lambda: "press Ctrl-C again" in "".join(batch.errors), what="the stopping notice")
-            if presses == 2:
+            # the workers are held (SIGSTOP) while the keys are pressed: the long file cannot finish in between, however fast
+            workers = descendants(batch.process.pid)
+            for pid in workers:
+                os.kill(pid, signal.SIGSTOP)
+            try:
                 batch.signal(signal.SIGINT)
+                wait_for(lambda: "press Ctrl-C again" in "".join(batch.errors), what="the stopping notice")
+                if presses == 2:
+                    batch.signal(signal.SIGINT)
+                    wait_for(lambda: "abandoning 1 file(s) in progress" in "".join(batch.errors), what="the abandoning notice")
+            finally:
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
             code, stdout, stderr = batch.wait()
             assert code == 130, stderr
             found = check_consistent(folder, out)

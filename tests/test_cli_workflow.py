@@ -93,8 +93,14 @@ def test_nothing_existing_is_replaced_without_force(files, isolated_user_presets
     folder = files / "aud"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    refused(rtnmf("audition", d, "clip.wav", "-o", folder, cwd=files), "already holds files (notes.txt)", "--force")
+    # the user's own files: refused, --force or not (an audition never writes among them)
+    for extra in ((), ("--force",)):
+        refused(rtnmf("audition", d, "clip.wav", "-o", folder, *extra, cwd=files), "holds files that rtnmf audition did not write (notes.txt)")
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    # an earlier audition: replaced only with --force
+    ok(rtnmf("audition", d, "clip.wav", "-o", "aud2", cwd=files))
+    refused(rtnmf("audition", d, "clip.wav", "-o", "aud2", cwd=files), "holds an earlier audition", "--force")
+    ok(rtnmf("audition", d, "clip.wav", "-o", "aud2", "--force", cwd=files))
 
 
 # --------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def long_input(tmp_path_factory):
 def _start_run(input_path, output):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-m", "realtime_nmf", "run", "--preset", "heartbeat", "--input", str(input_path),
-                                "--output", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                "--output", str(output), "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(f".{output.name}.") for p in output.parent.iterdir()):
         time.sleep(0.05)
@@ -87,7 +87,7 @@ def test_a_killed_run_leaves_the_earlier_output_and_the_next_run_clears_its_temp
     assert len(_hidden(tmp_path)) == 1  # what SIGKILL leaves: a hidden temporary file, never the output's name
     short = tmp_path / "short.wav"
     sf.write(short, stethoscope["mixture"][:SR], SR)
-    code, _, err = cli(["run", "--preset", "heartbeat", "--input", short, "--output", output], capfd)
+    code, _, err = cli(["run", "--preset", "heartbeat", "--input", short, "--output", output, "--force"], capfd)
     assert code == 0, err
     assert _hidden(tmp_path) == [] and sf.info(str(output)).frames == SR
 
@@ -139,7 +139,8 @@ def test_audition_reuses_its_own_folder_and_keeps_the_users_files_there(short_cl
     assert code == 0, err
     assert (folder / "component_19.wav").exists()
     (folder / "my notes.txt").write_text("the user's own file")
-    code, _, err = cli(["audition", tmp_path / "ten.npz", short_clip, "-o", folder], capfd)
+    assert_cli_error(["audition", tmp_path / "ten.npz", short_clip, "-o", folder], capfd, "holds an earlier audition; give --force")
+    code, _, err = cli(["audition", tmp_path / "ten.npz", short_clip, "-o", folder, "--force"], capfd)
     assert code == 0, err
     names = {p.name for p in folder.iterdir()}
     assert "component_09.wav" in names and "component_10.wav" not in names and "component_19.wav" not in names

@@ -285,7 +285,7 @@ def test_a_failing_preset_new_leaves_the_existing_preset_whole(two_dictionaries,
     new_preset("p", a, "0-2", description="A")
     before = {path.name: path.read_bytes() for path in isolated_user_presets.iterdir()}
     for keep in ("99", "11-99", "kick"):
-        assert_cli_error(["preset", "new", "p", "--dictionary", b, "--keep", keep], capfd, "is not a component index|out of range")
+        assert_cli_error(["preset", "new", "p", "--dictionary", b, "--keep", keep, "--force"], capfd, "is not a component index|out of range")
     with pytest.raises(PresetError):
         new_preset("p", b, "0", settings={"iterations": -1})
     assert {path.name: path.read_bytes() for path in isolated_user_presets.iterdir()} == before
@@ -361,7 +361,7 @@ def test_concurrent_processes_never_cross(two_dictionaries, isolated_user_preset
     env = dict(os.environ, PYTHONPATH=str(ROOT), RTNMF_PRESET_DIR=str(isolated_user_presets), OPENBLAS_NUM_THREADS="1")
     for _ in range(3):
         processes = [subprocess.Popen([sys.executable, "-m", "realtime_nmf", "preset", "new", "p", "--dictionary", str(path), "--keep", keep,
-                                       "--description", description], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                       "--description", description, "--force"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                      for path, keep, description in ((a, "0-9", "A"), (b, "10-11", "B"))]
         for process in processes:
             _, err = process.communicate(timeout=120)

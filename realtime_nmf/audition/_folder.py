@@ -48,18 +48,7 @@ class AuditionFolder:
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder)
-        problem, _ = path_problem(self.path)
-        if problem not in ("missing", "is a folder"):
-            raise OutputError(f"{show_path(self.path)} {'is a file' if problem == '' else problem}; give a folder for the audition files")
-        self.previous: set[str] = set()
-        if problem == "is a folder":
-            names = sorted(entry.name for entry in os.scandir(self.path))
-            if MANIFEST in names:
-                self.previous = _read_manifest(self.path / MANIFEST)
-            elif names:
-                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-                raise OutputError(f"{show_path(self.path)} holds files that rtnmf audition did not write ({shown}); "
-                                  f"give an empty or new folder, e.g. {show_path(self.path / 'audition')}")
+        self.previous: set[str] = self.check(self.path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -68,6 +57,31 @@ class AuditionFolder:
             raise OutputError(f"cannot write in {show_path(self.path)}: no permission")
         self.written: set[str] = set()
         self._write_manifest(self.previous)  # claimed now: a crash half-way leaves a folder the next audition recognises
+
+    @staticmethod
+    def check(folder: str | Path, *, replace: bool = True) -> set[str]:
+        """Check ``folder`` before anything is computed; return the files an earlier audition wrote there.
+
+        ``replace=False`` (``rtnmf audition`` without ``--force``) also refuses a folder an
+        earlier audition wrote: nothing existing is replaced unless asked.
+        """
+        path = Path(folder)
+        problem, _ = path_problem(path)
+        if problem not in ("missing", "is a folder"):
+            raise OutputError(f"{show_path(path)} {'is a file' if problem == '' else problem}; give a folder for the audition files")
+        if problem == "missing":
+            return set()
+        names = sorted(entry.name for entry in os.scandir(path))
+        if MANIFEST in names:
+            if not replace:
+                raise OutputError(f"{show_path(path)} holds an earlier audition; give --force to replace it (files you put "
+                                  "there are kept), or choose another folder")
+            return _read_manifest(path / MANIFEST)
+        if names:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise OutputError(f"{show_path(path)} holds files that rtnmf audition did not write ({shown}); "
+                              f"give an empty or new folder, e.g. {show_path(path / 'audition')}")
+        return set()
 
     def file(self, name: str) -> Path:
         """The path of an output file ``name`` in the folder, recorded as written by this audition."""

@@ -316,6 +316,8 @@ class BatchLoop:
 
     def _abandon(self) -> None:
         """Second Ctrl-C: end the local worker processes, drop what was in flight (their partial files go)."""
+        if self.inflight:
+            self.on_note(f"abandoning {len(self.inflight)} file(s) in progress; a rerun of the same command does them")
         for child in multiprocessing.active_children():
             if child.pid not in self._children_before:
                 child.terminate()

@@ -6,7 +6,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from .._atomic import check_new_folder
 from .common import add_force_flag, progress_bar
 
 #: Orders of the ``rtnmf audition`` table (the keys of :data:`realtime_nmf.audition.SORT_ORDERS`, and ``reference``).
@@ -34,7 +33,7 @@ def add_parser(commands) -> None:
                    help="order of the table printed (default: best match to the reference first with --reference, else dictionary order)")
     p.add_argument("--start", type=float, default=None, metavar="S", help="audition the clip from S seconds on")
     p.add_argument("--end", type=float, default=None, metavar="S", help="audition the clip up to S seconds")
-    add_force_flag(p, "the files in DIR")
+    add_force_flag(p, "an earlier audition in DIR (files you put there are kept)")
     p.set_defaults(func=command)
 
 
@@ -44,12 +43,13 @@ def _part(args) -> str:
 
 def command(args) -> int:
     from ..audition import audition
+    from ..audition._folder import AuditionFolder
     from ..dictionary import Dictionary
     from ..errors import ParameterError
 
     if args.sort == "reference" and args.reference is None:
         raise ParameterError("--sort reference needs --reference EXAMPLE.wav, a recording of the target alone")
-    check_new_folder(args.output, force=args.force)
+    AuditionFolder.check(args.output, replace=args.force)  # before any work: an earlier audition needs --force, the user's files are never touched
     dictionary = Dictionary.load(args.dictionary)
     with progress_bar(dictionary.n_components, "component", "auditioning") as bar:
         report = audition(dictionary, args.clip, args.output, dictionary_path=args.dictionary,

@@ -18,6 +18,7 @@ blocks of exactly the device's size.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -183,20 +184,9 @@ class LiveEngine:
 
         Call before the stream starts, so the first real callback costs what the others do.
         """
-        block = min(self.max_block, block or 256)
-        silence = np.zeros((block, self.n_channels), np.float32)
-        sink = np.zeros((block, self.out_channels), np.float32)
-        recorders, input_recorders, source = self.recorders, self.input_recorders, self.source
-        self.recorders, self.input_recorders, self.source = [], [], None
-        try:
+        with self._rehearsal(min(self.max_block, block or 256)) as run_block:
             for _ in range(n_blocks):
-                self.process(silence, sink)
-        finally:
-            self.recorders, self.input_recorders, self.source = recorders, input_recorders, source
-        self.chain.reset()
-        self._delay = _DelayLine(self.chain.latency, self.n_channels)
-        self._start_resampling()
-        self.stats = LiveStats()
+                run_block()
 
     def measure_load(self, block: int, *, seconds: float = 1.0, wall_limit: float = 2.0) -> "LoadEstimate":
         """Time the engine on ``seconds`` of silence in blocks of ``block`` samples, then start afresh.
@@ -207,30 +197,38 @@ class LiveEngine:
         ``wall_limit`` seconds of processing (a block far too small).
         """
         block = max(1, min(self.max_block, int(block)))
-        silence = np.zeros((block, self.n_channels), np.float32)
-        sink = np.zeros((block, self.out_channels), np.float32)
-        recorders, input_recorders, source = self.recorders, self.input_recorders, self.source
-        self.recorders, self.input_recorders, self.source = [], [], None
         n_blocks = max(1, int(np.ceil(seconds * self.device_rate / block)))
         stop_at = time.perf_counter() + wall_limit
-        try:
+        with self._rehearsal(block) as run_block:
             self.stats = LiveStats()
             for _ in range(n_blocks):
-                self.process(silence, sink)
+                run_block()
                 if time.perf_counter() > stop_at:
                     break
             stats = self.stats
             loads = stats.loads()
             busy = float(stats.durations[: min(stats.blocks, stats.durations.shape[0])].sum())
-            estimate = LoadEstimate(block=block, mean=busy / (stats.samples / self.device_rate),
-                                    p99=float(np.percentile(loads, 99)), worst_ms=1000.0 * float(stats.durations[: loads.size].max()))
+            return LoadEstimate(block=block, mean=busy / (stats.samples / self.device_rate),
+                                p99=float(np.percentile(loads, 99)), worst_ms=1000.0 * float(stats.durations[: loads.size].max()))
+
+    @contextlib.contextmanager
+    def _rehearsal(self, block: int):
+        """Blocks of silence through the engine with no recorder or file source attached; afterwards the engine starts afresh.
+
+        Yields a function that runs one block.
+        """
+        silence = np.zeros((block, self.n_channels), np.float32)
+        sink = np.zeros((block, self.out_channels), np.float32)
+        recorders, input_recorders, source = self.recorders, self.input_recorders, self.source
+        self.recorders, self.input_recorders, self.source = [], [], None
+        try:
+            yield lambda: self.process(silence, sink)
         finally:
             self.recorders, self.input_recorders, self.source = recorders, input_recorders, source
-        self.chain.reset()
-        self._delay = _DelayLine(self.chain.latency, self.n_channels)
-        self._start_resampling()
-        self.stats = LiveStats()
-        return estimate
+            self.chain.reset()
+            self._delay = _DelayLine(self.chain.latency, self.n_channels)
+            self._start_resampling()
+            self.stats = LiveStats()
 
     # ---------------------------------------------------------------------------------
     @property
