@@ -204,8 +204,11 @@ def choose_by_reference(dictionary: Dictionary, clip: np.ndarray, reference: np.
     return select_components(component_signals(dictionary, clip), reference)
 
 
-def build_stethoscope_dictionary(parts: dict) -> tuple[Dictionary, dict]:
+def build_stethoscope_dictionary(parts: dict, **settings) -> tuple[Dictionary, dict]:
     """Train the demo dictionary on the first half of ``parts['mixture']``; pick components for each part.
+
+    ``settings`` override :data:`DEMO_SETTINGS` (e.g. ``latency_ms=8, hop_length=None``
+    for the bundled low-latency dictionary).
 
     Returns
     -------
@@ -216,7 +219,8 @@ def build_stethoscope_dictionary(parts: dict) -> tuple[Dictionary, dict]:
     """
     half = parts["mixture"].shape[0] // 2
     train = parts["mixture"][:half]
-    dictionary = learn_dictionary([train], DEMO_SAMPLE_RATE, sources=["synthesised stethoscope recording, first half"], **DEMO_SETTINGS)
+    dictionary = learn_dictionary([train], DEMO_SAMPLE_RATE, sources=["synthesised stethoscope recording, first half"],
+                                  **{**DEMO_SETTINGS, **settings})
     components = component_signals(dictionary, train)
     choices = {name: select_components(components, parts[name][:half]) for name in ("heart", "breath", "hum")}
     labels = [""] * dictionary.n_components

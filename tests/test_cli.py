@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import termios
@@ -55,7 +56,7 @@ def test_workflow_train_preset_run_info(clip, tmp_path, capsys, isolated_user_pr
     assert (isolated_user_presets / "heartbeat.yaml").exists()
     assert main(["presets"]) == 0
     listing = capsys.readouterr().out
-    assert "heartbeat  user" in listing and "breath" in listing and "(shadowed by the user preset)" in listing
+    assert re.search(r"^heartbeat +user", listing, re.M) and "breath" in listing and "(shadowed by the user preset)" in listing
 
     output = tmp_path / "heart_only.wav"
     assert main(["run", "--preset", "heartbeat", "--input", str(clip), "--output", str(output), "--block-size", "300"]) == 0

@@ -102,7 +102,7 @@ def test_presets_without_a_fingerprint_still_load(tmp_path):
 def test_the_bundled_presets_record_their_dictionary_fingerprint():
     from .conftest import ROOT
 
-    for name in ("heartbeat", "breath"):
+    for name in ("heartbeat", "breath", "heartbeat-8ms"):
         path = ROOT / "presets" / f"{name}.yaml"
         assert yaml.safe_load(path.read_text())["made_for"]["fingerprint"] == load_preset(path).dictionary.fingerprint
 

@@ -168,3 +168,11 @@ def test_a_preset_knows_its_window_design(small_dictionary, tmp_path):
     small_dictionary.save(path)  # the same n_fft, hop and components, the Hann window: latency 255
     with pytest.raises(PresetError, match="latency_samples 127"):
         load_preset(saved)
+
+
+def test_the_bundled_low_latency_preset_keeps_its_latency():
+    preset = load_preset("heartbeat-8ms")
+    chain = preset.build()
+    assert chain.latency == preset.dictionary.latency_samples == 31  # 2 * hop - 1 with hop 16, n_fft 256 kept
+    assert preset.dictionary.n_fft == 256 and preset.dictionary.hop_length == 16
+    assert preset.keep_indices and all(preset.dictionary.labels[k] == "heart" for k in preset.keep_indices)
