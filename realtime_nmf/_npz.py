@@ -25,6 +25,7 @@ import lzma
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 from ._files import show_path
 from ._values import format_size
 
-__all__ = ["NpzReader", "describe_foreign"]
+__all__ = ["NpzReader", "describe_foreign", "why_not_a_dictionary"]
 
 _SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
 _MAX_DIRECTORY_BYTES = 1 << 20
@@ -183,3 +184,29 @@ class NpzReader:
 def open_npz(handle, size: int, path, error: type[Exception]) -> NpzReader:
     """:class:`NpzReader` for ``handle`` (the file at ``path``)."""
     return NpzReader(handle, size, show_path(path), error)
+
+
+#: File signatures of audio formats a user may give where a dictionary belongs.
+_AUDIO_SIGNATURES = ((b"RIFF", "a WAV file"), (b"RF64", "a WAV file"), (b"fLaC", "a FLAC file"), (b"OggS", "an OGG file"),
+                     (b"ID3", "an MP3 file"), (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"FORM", "an AIFF file"))
+
+
+def why_not_a_dictionary(path: Path) -> str:
+    """Why ``path`` cannot be a dictionary (an ``.npz`` is a zip archive), or ``""`` when it may be one."""
+    if not path.is_file():
+        return "it is not a regular file"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if head.startswith(b"PK"):
+        return ""
+    for signature, kind in _AUDIO_SIGNATURES:
+        if head.startswith(signature):
+            return (f"it is {kind} (audio); a dictionary is learned from audio: "
+                    f"rtnmf train {path} -o {path.with_suffix('.npz').name}")
+    text = head.lstrip()
+    if text.startswith((b"#", b"version:", b"dictionary:", b"description:")):
+        return "it is a text file (a preset?); give presets with --preset and dictionaries (.npz files) with --dictionary"
+    return describe_foreign(head) + "; dictionaries are written by rtnmf train"

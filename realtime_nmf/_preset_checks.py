@@ -11,7 +11,7 @@ from .errors import PresetError
 if TYPE_CHECKING:  # pragma: no cover
     from .presets import Preset
 
-__all__ = ["check_made_for", "is_zip"]
+__all__ = ["check_made_for", "is_zip", "loads_as_dictionary"]
 
 
 def check_made_for(preset: Preset, made_for: dict, where: str, keys: tuple) -> None:
@@ -46,3 +46,15 @@ def is_zip(path: Path) -> bool:
             return handle.read(2) == b"PK"
     except OSError:
         return False
+
+
+def loads_as_dictionary(path: Path) -> bool:
+    """Whether ``path`` is a dictionary file that loads (a preset's path given one names it so)."""
+    from .dictionary import Dictionary
+    from .errors import DictionaryError
+
+    try:
+        Dictionary.load(path)
+    except DictionaryError:
+        return False
+    return True

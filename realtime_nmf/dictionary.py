@@ -42,8 +42,9 @@ import numpy as np
 from . import defaults
 from ._atomic import atomic_write, check_writable_folder
 from ._files import check_input_file, show_path
-from ._npz import NpzReader, describe_foreign
-from ._values import format_size, nesting_depth, printable, real_number, show, whole_number
+from ._dictionary_text import json_default
+from ._npz import NpzReader, why_not_a_dictionary
+from ._values import format_size, nesting_depth, real_number, show, whole_number
 from .errors import DictionaryError, ParameterError
 from .nmf import validate_beta
 from .stft import streaming_latency, validate_stft_settings
@@ -337,7 +338,7 @@ class Dictionary:
             The path written.
         """
         path = check_dictionary_output(path)
-        text = json.dumps(self.metadata(), indent=1, sort_keys=True, default=_json_default)
+        text = json.dumps(self.metadata(), indent=1, sort_keys=True, default=json_default)
         with atomic_write(path) as handle:
             np.savez(handle, W=self.W, metadata=np.array(text))
         return path
@@ -373,7 +374,7 @@ class Dictionary:
         if status.st_size > MAX_FILE_BYTES:
             raise DictionaryError(f"{name} is {format_size(status.st_size)}; a dictionary file is at most {format_size(MAX_FILE_BYTES)}")
         what = f"{name} is not a realtime_nmf dictionary"
-        foreign = _foreign_file(Path(path))
+        foreign = why_not_a_dictionary(Path(path))
         if foreign:
             raise DictionaryError(f"{what}: {foreign}")
         try:
@@ -434,75 +435,9 @@ class Dictionary:
         trusted): values of unexpected types are printed as they are, control characters
         escaped.
         """
-        p = self.provenance
-        lines = [
-            f"components     {self.n_components}",
-            f"sample rate    {self.sample_rate} Hz",
-            f"STFT           n_fft {self.n_fft} ({1000 * self.n_fft / self.sample_rate:.1f} ms), hop {self.hop_length} "
-            f"({1000 * self.hop_length / self.sample_rate:.1f} ms), window {self.window}, power {self.power:g}",
-            f"beta           {self.beta:g} ({_beta_name(self.beta)})",
-            f"latency        {self.latency_samples} samples = {1000 * self.latency_samples / self.sample_rate:.1f} ms "
-            f"(algorithmic: {self.latency_reason})",
-            f"fingerprint    {self.fingerprint}",
-        ]
-        if any(self.labels):
-            lines.append("labels         " + ", ".join(f"{i}:{self.component_name(i)}" for i in range(self.n_components)))
-        if p:
-            sources = p.get("sources", [])
-            sources = ", ".join(map(str, sources)) if isinstance(sources, list) else str(sources)
-            duration = real_number(p.get("duration_seconds", 0))
-            lines.append(printable(f"trained on     {sources or '?'} ({'?' if duration is None else f'{duration:.1f}'} s)"))
-            if "iterations" in p:
-                divergence = real_number(p.get("divergence"))
-                online = p.get("online")
-                amount = (f"online, {online.get('passes', '?')} passes, {online.get('mini_batches', '?')} mini-batches of at most "
-                          f"{online.get('batch_frames', '?')} frames, forget {online.get('forget', '?')}" if isinstance(online, dict)
-                          else f"{p['iterations']} iterations")
-                lines.append(printable(f"training       {amount}, init {p.get('init', '?')}, seed {p.get('seed', '?')}, "
-                                        f"final divergence {'?' if divergence is None else f'{divergence:.6g}'}"))
-            if "created" in p:
-                lines.append(printable(f"created        {p['created']} by realtime_nmf {p.get('version', '?')}"))
-        return "\n".join(lines)
+        from ._dictionary_text import summary_text
 
-
-#: File signatures of audio formats a user may give where a dictionary belongs.
-_AUDIO_SIGNATURES = ((b"RIFF", "a WAV file"), (b"RF64", "a WAV file"), (b"fLaC", "a FLAC file"), (b"OggS", "an OGG file"),
-                     (b"ID3", "an MP3 file"), (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"FORM", "an AIFF file"))
-
-
-def _foreign_file(path: Path) -> str:
-    """Why ``path`` cannot be a dictionary (an ``.npz`` is a zip archive), or ``""`` when it may be one."""
-    if not path.is_file():
-        return "it is not a regular file"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
-    except OSError as exc:
-        return f"it cannot be read ({exc.strerror or exc})"
-    if head.startswith(b"PK"):
-        return ""
-    for signature, kind in _AUDIO_SIGNATURES:
-        if head.startswith(signature):
-            return (f"it is {kind} (audio); a dictionary is learned from audio: "
-                    f"rtnmf train {path} -o {path.with_suffix('.npz').name}")
-    text = head.lstrip()
-    if text.startswith((b"#", b"version:", b"dictionary:", b"description:")):
-        return "it is a text file (a preset?); give presets with --preset and dictionaries (.npz files) with --dictionary"
-    return describe_foreign(head) + "; dictionaries are written by rtnmf train"
-
-
-def _beta_name(beta: float) -> str:
-    return {2.0: "Euclidean", 1.0: "Kullback-Leibler", 0.0: "Itakura-Saito"}.get(float(beta), "beta divergence")
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in dictionary metadata")
+        return summary_text(self)
 
 
 def check_dictionary_output(path: str | Path) -> Path:

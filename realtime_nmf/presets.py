@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from ._atomic import atomic_write, check_new_file, check_writable_folder
-from ._preset_checks import check_made_for, is_zip
+from ._preset_checks import check_made_for, is_zip, loads_as_dictionary
 from ._files import absolute, check_input_file, path_problem, show_path
 from ._preset_store import bundled_preset_dir, store_copy, user_preset_dir
 from ._safe_yaml import read_yaml_file
@@ -300,21 +300,11 @@ def load_preset(name_or_path: str | Path) -> Preset:
         missing or invalid.
     """
     path = find_preset(name_or_path)
-    if is_zip(path) and _loads_as_dictionary(path):  # any other zip archive is refused by the reader, as what it is
+    if is_zip(path) and loads_as_dictionary(path):  # any other zip archive is refused by the reader, as what it is
         raise PresetError(f"{show_path(path)} is a dictionary, not a preset; hear a selection of it with "
                           f"rtnmf run --dictionary {shlex.quote(str(path))} --keep SPEC --input IN.wav --output OUT.wav, "
                           f"or save one as a preset with rtnmf preset new NAME --dictionary {shlex.quote(str(path))} --keep SPEC")
     return preset_from_dict(read_preset_data(path), name=path.stem, base=path.parent, path=path)
-
-
-def _loads_as_dictionary(path: Path) -> bool:
-    from .dictionary import Dictionary
-
-    try:
-        Dictionary.load(path)
-    except DictionaryError:
-        return False
-    return True
 
 
 def _dictionary_path(text: str, base: Path, where: str) -> Path:
