@@ -45,6 +45,16 @@ def stethoscope():
 
 
 @pytest.fixture(scope="session")
+def clip_file(stethoscope, tmp_path_factory):
+    """The synthesised stethoscope recording as a 4 kHz float WAV file."""
+    import soundfile as sf
+
+    path = tmp_path_factory.mktemp("clip") / "clip.wav"
+    sf.write(path, stethoscope["mixture"], 4000, subtype="FLOAT")
+    return path
+
+
+@pytest.fixture(scope="session")
 def small_dictionary(stethoscope):
     """A 10-component KL dictionary at 4 kHz (n_fft 256, hop 64) trained on the first 10 s."""
     from realtime_nmf.training import learn_dictionary

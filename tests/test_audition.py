@@ -37,13 +37,6 @@ def bundled_heart() -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def clip_file(stethoscope, tmp_path_factory):
-    path = tmp_path_factory.mktemp("clip") / "clip.wav"
-    sf.write(path, stethoscope["mixture"], SR, subtype="FLOAT")
-    return path
-
-
-@pytest.fixture(scope="module")
 def auditioned(clip_file, tmp_path_factory):
     """The bundled 16-component dictionary (labels heart/breath) auditioned on the 20 s synthetic recording, for heartbeats."""
     folder = tmp_path_factory.mktemp("audition")

@@ -86,13 +86,6 @@ def test_profiles_by_name():
 
 
 @pytest.fixture(scope="module")
-def clip_file(stethoscope, tmp_path_factory):
-    path = tmp_path_factory.mktemp("targets") / "clip.wav"
-    sf.write(path, stethoscope["mixture"], SR, subtype="FLOAT")
-    return path
-
-
-@pytest.fixture(scope="module")
 def heart_example(stethoscope, tmp_path_factory):
     """Four seconds of the heart alone, from the synthesised recording: not aligned with the clip."""
     from realtime_nmf.demo import synthesize_stethoscope

@@ -88,9 +88,10 @@ def test_run_resamples_and_keeps_channels_and_length(stethoscope, tmp_path):
     assert sdr(heart_8k[40000:], y[40000:, 0]) > sdr(heart_8k[40000:], stereo_8k[40000:, 0]) + 3
 
 
-@pytest.mark.parametrize("triple", ["0087", "0111", "0113", "0114", "0116", "0118"])
-def test_real_heart_lung_mixture_end_to_end(triple, tmp_path):
-    """Train on one half of an HLS-CMDS mixture, keep the heart components, separate the other half."""
+@pytest.mark.parametrize("triple, training", [(t, []) for t in ("0087", "0111", "0113", "0114", "0116", "0118")]
+                         + [("0087", ["--online", "--batch-frames", "512"])])
+def test_real_heart_lung_mixture_end_to_end(triple, training, tmp_path):
+    """Train (full batch, or online) on one half of an HLS-CMDS mixture, keep the heart components, separate the other half."""
     folder = data_path("hls_cmds", "exact_sum_mix")
     import csv
 
@@ -101,9 +102,10 @@ def test_real_heart_lung_mixture_end_to_end(triple, tmp_path):
     sf.write(tmp_path / "first.wav", mixture[:half], sr, subtype="FLOAT")
     sf.write(tmp_path / "second.wav", mixture[half:], sr, subtype="FLOAT")
 
-    assert main(["train", str(tmp_path / "first.wav"), "-o", str(tmp_path / "d.npz"), "--components", "16", "--beta", "1"]) == 0
+    assert main(["train", str(tmp_path / "first.wav"), "-o", str(tmp_path / "d.npz"), "--components", "16", "--beta", "1", *training]) == 0
     # the listener: keep the components that sound like the heart of the first half
     d = Dictionary.load(tmp_path / "d.npz")
+    assert np.isfinite(d.W).all() and (not training or d.provenance["method"] == "online")
     keep = select_components(component_signals(d, mixture[:half]), heart[:half])
     assert 0 < len(keep) < d.n_components
     assert main(["preset", "new", "heart", "--dictionary", str(tmp_path / "d.npz"), "--keep", ",".join(map(str, keep)),

@@ -11,13 +11,10 @@ import soundfile as sf
 from realtime_nmf import defaults
 from realtime_nmf.cli import build_parser, main
 from realtime_nmf.cli.train import default_max_memory, memory_size
-from realtime_nmf.decompose import component_signals
 from realtime_nmf.dictionary import Dictionary
 from realtime_nmf.errors import RealtimeNMFError
-from realtime_nmf.evaluate import sdr, select_components
 from realtime_nmf.online_training import full_batch_memory, train_dictionary_online
 
-from .conftest import data_path
 from .test_cli import rtnmf
 
 
@@ -160,32 +157,6 @@ def test_online_flags_parse_to_none_so_the_library_defaults_apply():
     args = build_parser().parse_args(["train", "x.wav", "-o", "d.npz"])
     assert (args.online, args.batch_frames, args.passes, args.forget) == (False, None, None, None)
     assert not hasattr(args, "max_memory")  # not given: the machine's default limit
-
-
-def test_real_heart_lung_mixture_trained_online(tmp_path):
-    """Train online on one half of an HLS-CMDS mixture, keep the heart components, separate the other half."""
-    import csv
-
-    folder = data_path("hls_cmds", "exact_sum_mix")
-    triple = "0087"
-    gains = {row["triple"]: float(row["gain_g"]) for row in csv.DictReader(open(folder.parent / "ground_truth_mixing.csv")) if row["gain_g"]}
-    mixture, sr = sf.read(folder / f"M{triple}.wav", dtype="float32")
-    heart = gains[triple] * sf.read(folder / f"H{triple}.wav", dtype="float32")[0]
-    half = mixture.shape[0] // 2
-    sf.write(tmp_path / "first.wav", mixture[:half], sr, subtype="FLOAT")
-    sf.write(tmp_path / "second.wav", mixture[half:], sr, subtype="FLOAT")
-    assert main(["train", str(tmp_path / "first.wav"), "-o", str(tmp_path / "d.npz"), "--components", "16", "--beta", "1", "--online",
-                 "--batch-frames", "512"]) == 0
-    d = Dictionary.load(tmp_path / "d.npz")
-    assert d.provenance["method"] == "online" and np.isfinite(d.W).all()
-    keep = select_components(component_signals(d, mixture[:half]), heart[:half])
-    assert 0 < len(keep) < d.n_components
-    assert main(["preset", "new", "heart", "--dictionary", str(tmp_path / "d.npz"), "--keep", ",".join(map(str, keep)),
-                 "-o", str(tmp_path / "heart.yaml")]) == 0
-    assert main(["run", "--preset", str(tmp_path / "heart.yaml"), "--input", str(tmp_path / "second.wav"),
-                 "--output", str(tmp_path / "out.wav")]) == 0
-    estimate, _ = sf.read(tmp_path / "out.wav", dtype="float32")
-    assert sdr(heart[half:], estimate) > sdr(heart[half:], mixture[half:])
 
 
 def test_start_and_end_train_online_on_that_part_of_every_file(clip, tmp_path, capsys):
