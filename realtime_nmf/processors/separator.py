@@ -176,7 +176,9 @@ class NMFSeparator(Processor):
         self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
                            flat_share=self.params["flat_start"])
         self.updates += self._solver.solve(magnitude, h)
-        if not np.isfinite(h.max()):  # loud spectra that overflowed inside the updates (power 2 with a large beta): silence
+        # loud spectra that overflowed inside the updates (power 2 with a large beta): silence. NaN fails the
+        # comparison too; the ufunc's reduce directly (h.max() goes through numpy's Python wrapper, once per frame)
+        if not np.maximum.reduce(h, axis=None) < np.inf:
             self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
         self._masker.apply(spectra, h)
