@@ -29,7 +29,7 @@ from pathlib import Path
 from ._files import path_problem, show_path
 from .errors import IncompleteOutputError, OutputError
 
-__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_writable_folder", "check_new_file",
+__all__ = ["atomic_write", "StagedFile", "check_distinct_paths", "check_run_paths", "check_writable_folder", "check_new_file",
            "set_default_permissions", "temporary_file", "partial_path", "folder_lock", "remove_stale_temporaries"]
 
 
@@ -121,6 +121,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)  # hard links, symbolic links, two spellings of one path
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+
+
+def check_run_paths(presets, input_file, *, output=None, record=None, record_input=None) -> None:
+    """:func:`check_distinct_paths` for a run: no output onto its input, a preset or a preset's dictionary, no two outputs on one file."""
+    inputs = {"--input": input_file}
+    for preset in presets:
+        inputs[f"--preset {preset.name}"] = preset.path
+        inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
+    check_distinct_paths({"--output": output, "--record": record, "--record-input": record_input}, inputs)
 
 
 def check_distinct_paths(outputs: dict, inputs: dict | None = None) -> None:

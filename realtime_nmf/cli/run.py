@@ -108,15 +108,12 @@ def save_hint(args, preset) -> str:
 
 
 def command(args) -> int:
-    from .._atomic import check_distinct_paths
+    from .._atomic import check_run_paths
 
     with blas_threads(1):  # one BLAS thread: the audio callback must not wait for helper threads (see realtime_nmf._threads)
         presets = _presets(args)
-        inputs = {"--input": None if _is_microphone(args.input) else args.input}
-        for preset in presets:
-            inputs[f"--preset {preset.name}"] = preset.path
-            inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
-        check_distinct_paths({"--output": args.output, "--record": args.record, "--record-input": args.record_input}, inputs)
+        check_run_paths(presets, None if _is_microphone(args.input) else args.input, output=args.output, record=args.record,
+                        record_input=args.record_input)
         if not _is_microphone(args.input) and args.output is not None:
             return _run_file(args, presets)
         if args.start is not None or args.end is not None:

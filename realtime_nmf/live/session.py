@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._atomic import check_distinct_paths
+from .._atomic import check_run_paths
 from .._threads import blas_threads
 from ..errors import ParameterError, PresetError, RealtimeNMFError
 from ..presets import Preset, load_preset
@@ -105,11 +105,7 @@ class LiveSession:
     # ----------------------------------------------------------------------------------
     def _setup(self) -> None:
         o = self.options
-        inputs = {"--input": o.input_file}
-        for preset in self.presets:
-            inputs[f"--preset {preset.name}"] = preset.path
-            inputs[f"the dictionary of --preset {preset.name}"] = preset.dictionary_path
-        check_distinct_paths({"--output": o.output_file, "--record": o.record, "--record-input": o.record_input}, inputs)
+        check_run_paths(self.presets, o.input_file, output=o.output_file, record=o.record, record_input=o.record_input)
         use_input, use_output = o.input_file is None, o.output_file is None
         if use_input and use_output and not o.allow_feedback:
             raise ParameterError(FEEDBACK_MESSAGE)
