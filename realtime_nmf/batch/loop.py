@@ -85,11 +85,11 @@ class BatchLoop:
             self.mode = "dask"
             self.limit = 2 * self.cluster.threads
         elif batch.jobs == 1:
-            from threadpoolctl import threadpool_limits
+            from .._threads import blas_threads
 
             self.mode = "inprocess"
             self.inprocess = InProcessExecutor(batch.payload)
-            self._blas = threadpool_limits(limits=1)
+            self._blas = blas_threads(1)
             self.limit = 1
         else:
             self.mode = "pool"

@@ -114,9 +114,9 @@ def _pin_blas() -> None:
     global _pinned
     with _PINNED:
         if not _pinned:
-            from threadpoolctl import threadpool_limits
+            from .._threads import blas_threads
 
-            threadpool_limits(limits=1)
+            blas_threads(1)  # for the worker's life: the parallelism is across files
             _pinned = True
 
 
