@@ -181,11 +181,6 @@ class NpzReader:
         return array.reshape(shape[::-1]).T if fortran_order else array.reshape(shape)
 
 
-def open_npz(handle, size: int, path, error: type[Exception]) -> NpzReader:
-    """:class:`NpzReader` for ``handle`` (the file at ``path``)."""
-    return NpzReader(handle, size, show_path(path), error)
-
-
 #: File signatures of audio formats a user may give where a dictionary belongs.
 _AUDIO_SIGNATURES = ((b"RIFF", "a WAV file"), (b"RF64", "a WAV file"), (b"fLaC", "a FLAC file"), (b"OggS", "an OGG file"),
                      (b"ID3", "an MP3 file"), (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"FORM", "an AIFF file"))
