@@ -30,7 +30,6 @@ from typing import Callable
 
 import numpy as np
 
-from ._files import show_path
 from ._values import format_size
 
 __all__ = ["NpzReader", "describe_foreign", "why_not_a_dictionary"]
