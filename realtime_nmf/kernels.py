@@ -34,7 +34,8 @@ import os
 
 import numpy as np
 
-__all__ = ["MAX_CELLS", "available", "load", "prefer_compiled", "default", "frame_start", "frame_solve", "frame_mask", "resample_block"]
+__all__ = ["MAX_CELLS", "available", "load", "load_stream", "prefer_compiled", "default", "default_stream", "frame_start", "frame_solve",
+           "frame_mask", "frame_separate", "resample_block"]
 
 #: The kernels take a batch when ``n_rows * n_bins * n_components`` is at most this; larger
 #: batches run faster as numpy calls around BLAS matrix products, which reuse each template
@@ -45,6 +46,8 @@ MAX_CELLS = 1 << 16
 _module = None
 _failed = False
 _preferred = False
+_stream = None
+_stream_failed = False
 
 
 def prefer_compiled(preferred: bool = True) -> None:
@@ -60,6 +63,34 @@ def prefer_compiled(preferred: bool = True) -> None:
 def default():
     """The kernels for ``compiled=None``: :func:`load` once :func:`prefer_compiled` was called, else None."""
     return load() if _preferred else None
+
+
+def default_stream():
+    """The streaming-STFT kernels for ``compiled=None``: :func:`load_stream` once :func:`prefer_compiled` was called, else None."""
+    return load_stream() if _preferred else None
+
+
+def load_stream():
+    """The compiled streaming-STFT kernels (:mod:`realtime_nmf._stream_kernels`), or None without numba or rocket-fft.
+
+    They frame, window and transform a batch of frames in one call and inverse-transform,
+    window and overlap-add it in another, with DUCC0's FFTs (through rocket-fft), whose
+    plans are kept: numpy's FFT plans a transform again on every call, which is most of
+    the cost of transforming one frame at a time.
+    """
+    global _stream, _stream_failed
+    if _stream is not None or _stream_failed:
+        return _stream
+    if load() is None:
+        _stream_failed = True
+        return None
+    try:
+        from . import _stream_kernels
+    except ImportError:  # rocket-fft missing: the numpy FFTs run
+        _stream_failed = True
+        return None
+    _stream = _stream_kernels
+    return _stream
 
 
 def available() -> bool:
@@ -92,6 +123,9 @@ def load():
     global _accumulate
     _accumulate = jit(_accumulate)  # called by frame_mask: compiled first, so that numba finds it compiled
     kernels.frame_mask = jit(frame_mask)
+    global _start, _solve, _mask
+    _start, _solve, _mask = kernels.frame_start, kernels.frame_solve, kernels.frame_mask  # what frame_separate calls, compiled
+    kernels.frame_separate = jit(frame_separate)
     kernels.resample_block = jit(resample_block)
     _module = kernels
     return _module
@@ -342,6 +376,24 @@ def frame_mask(spectra, h, keep_index, rest_index, Wt, binary, exponent, eps, ta
         for f in range(F):
             x[2 * f] *= target[f]
             x[2 * f + 1] *= target[f]
+
+
+def frame_separate(spectra, power, v, h, warm, flat_share, colsum_raw, w_total, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, eps,
+                   wh, a, b, ratio, keep_index, rest_index, mask_Wt, binary, exponent, mask_eps, target, rest):
+    """:func:`frame_start`, :func:`frame_solve` and :func:`frame_mask` in one call (one frame per call: each call costs a few us).
+
+    The arguments are theirs, in order (``spectra, power, v, h, warm, flat_share`` and the
+    start's, the solve's after ``v, h``, the mask's after ``spectra, h``); returns the
+    solve's count of updates. A row whose activations overflow gets a mask of NaN: the
+    caller silences such rows afterwards (as :class:`realtime_nmf.NMFSeparator` does).
+    """
+    _start(spectra, power, v, h, warm, flat_share, colsum_raw, w_total, eps)
+    updates = _solve(v, h, Wt, W, gram, colsum, n_iter, beta, gamma, sparsity, tol, eps, wh, a, b, ratio)
+    _mask(spectra, h, keep_index, rest_index, mask_Wt, binary, exponent, mask_eps, target, rest)
+    return updates
+
+
+_start, _solve, _mask = frame_start, frame_solve, frame_mask  # load() puts the compiled ones here
 
 
 def resample_block(block, history, out, state, bank, sr_in, sr_out, unit):

@@ -50,6 +50,20 @@ class SampleFifo:
         self._written += n
         return n
 
+    @property
+    def write_index(self) -> int:
+        """Row of the storage the next written sample goes to (for a compiled writer, see :meth:`commit`)."""
+        return self._written % self.capacity
+
+    @property
+    def storage(self) -> np.ndarray:
+        """The ring's storage, ``(capacity, n_channels)``: a compiled writer fills it from :attr:`write_index` on, wrapping around."""
+        return self._data
+
+    def commit(self, n: int) -> None:
+        """Make ``n`` samples a compiled writer put into :attr:`storage` readable (it checked the :attr:`space`)."""
+        self._written += n
+
     def write_zeros(self, n: int) -> int:
         """Append ``n`` zeros (as many as fit); return how many were written."""
         n = min(int(n), self.space)
@@ -67,8 +81,13 @@ class SampleFifo:
 
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` with the oldest samples; zero-fill what is missing; return how many were real."""
-        n = min(out.shape[0], self.available)
+        n = out.shape[0]
         start = self._read % self.capacity
+        if start + n <= self.capacity and n <= self._written - self._read:  # the usual case, in one copy
+            out[:] = self._data[start : start + n]
+            self._read += n
+            return n
+        n = min(n, self.available)
         first = min(n, self.capacity - start)
         out[:first] = self._data[start : start + first]
         if first < n:

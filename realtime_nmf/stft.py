@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import kernels
 from .errors import ParameterError
 from .ringbuffer import SampleFifo
 from .windows import analysis_window, synthesis_length, synthesis_window, validate_window_design, window_latency
@@ -224,6 +225,18 @@ def _fft_functions():
 
 
 _rfft, _irfft = _fft_functions()
+
+
+def _stream_kernels(compiled: bool | None):
+    """The compiled streaming-STFT kernels when wanted and available; True without them is an error."""
+    if compiled is False:
+        return None
+    if compiled is None:
+        return kernels.default_stream()
+    loaded = kernels.load_stream()
+    if loaded is None:
+        raise ParameterError("compiled=True needs numba and rocket-fft (pip install numba rocket-fft) and RTNMF_NO_NUMBA unset")
+    return loaded
 _min, _max = np.minimum.reduce, np.maximum.reduce
 
 
@@ -262,10 +275,18 @@ class StreamingSTFT:
         since the last :meth:`reset`.
     batch_frames : int
         Most frames handed over at once.
+    compiled : bool, optional
+        Frame, window, transform, inverse-transform and overlap-add with the compiled
+        kernels of :func:`realtime_nmf.kernels.load_stream` (numba and rocket-fft): by
+        default (None) when the host prefers compiled kernels
+        (:func:`realtime_nmf.kernels.prefer_compiled`: the live engine does) and they are
+        available; False the numpy calls always. The same arithmetic either way (float32
+        FFTs of two implementations: the outputs agree to float32 rounding); what it saves
+        is per call, so it pays where frames are transformed one at a time.
     """
 
     def __init__(self, n_fft: int, hop_length: int, window: str, n_channels: int, spectral_fn: Callable[[np.ndarray, int], None],
-                 *, batch_frames: int = 1):
+                 *, batch_frames: int = 1, compiled: bool | None = None):
         self.n_fft, self.hop_length, self.window = validate_stft_settings(n_fft, hop_length, window)
         self.n_channels = int(n_channels)
         self.batch_frames = int(batch_frames)
@@ -289,8 +310,23 @@ class StreamingSTFT:
              self._frames[: g * C].reshape(g, C, n_fft))
             for g in range(1, B + 1)
         ]
+        self._spectra_views = [self._spectra[: g * C] for g in range(B + 1)]
         self._fifo = SampleFifo((B + 1) * hop, C)  # finished output samples, primed with hop - 1 zeros
+        self._kernels = _stream_kernels(compiled)
+        if self._kernels is not None:
+            self._axes = np.ones(1, np.int64)
+            self._loudest = np.float32(LOUDEST_SAMPLE)
+            self._scale = np.float32(1.0 / n_fft)
+            # compile (or load from numba's cache) now, never in the audio thread: no frame, no sample
+            self._kernels.analyse(self._input, 0, 0, self._loudest, self._window, hop, 0, self._frames, self._spectra, self._axes, 0)
+            self._kernels.synthesise(self._spectra, self._frames, 0, self._synthesis, self._accumulator, hop, self._scale, self._axes,
+                                     self._fifo.storage, 0)
         self.reset()
+
+    @property
+    def compiled(self) -> bool:
+        """True when the compiled kernels frame, transform and overlap-add."""
+        return self._kernels is not None
 
     @property
     def latency(self) -> int:
@@ -318,10 +354,15 @@ class StreamingSTFT:
         np.multiply(view, self._window, out=out)
         return frames
 
-    def _run_frames(self, g: int) -> None:
+    def _run_frames(self, g: int, end: int) -> None:
+        """Check the input up to ``input[end]``, then transform, process and overlap-add the ``g`` complete frames."""
+        if self._kernels is not None:
+            self._run_frames_compiled(g, end)
+            return
+        self._check(end)
         C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
         frames = self._window_frames(g)
-        spectra = self._spectra[: g * C]
+        spectra = self._spectra_views[g]
         _rfft(frames, spectra)
         self.spectral_fn(spectra, self.frames_processed)
         _irfft(spectra, frames)
@@ -342,6 +383,25 @@ class StreamingSTFT:
         self._input[:keep] = self._input[done : done + keep]
         self._filled -= done
         self._checked -= done
+        self.frames_processed += g
+
+    def _run_frames_compiled(self, g: int, end: int) -> None:
+        """:meth:`_run_frames` in two kernel calls around ``spectral_fn`` (the same steps, see :mod:`realtime_nmf._stream_kernels`)."""
+        k, hop = self._kernels, self.hop_length
+        done = g * hop
+        keep = self._lead + self._filled - done
+        if not k.analyse(self._input, self._checked, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep):
+            self._check(end)  # silences what failed (rare)
+            k.analyse(self._input, end, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep)
+        else:
+            self._checked_in += end - self._checked
+        spectra = self._spectra_views[g]
+        self.spectral_fn(spectra, self.frames_processed)
+        fifo = self._fifo
+        k.synthesise(spectra, self._frames, g, self._synthesis, self._accumulator, hop, self._scale, self._axes, fifo.storage, fifo.write_index)
+        fifo.commit(done)
+        self._filled -= done
+        self._checked = end - done
         self.frames_processed += g
 
     def _check(self, end: int) -> None:
@@ -385,6 +445,14 @@ class StreamingSTFT:
         """
         hop, B = self.hop_length, self.batch_frames
         n_samples = block.shape[0]
+        filled = self._filled
+        if filled + n_samples < hop:  # no frame completes (most blocks shorter than a hop): two copies
+            start = self._lead + filled
+            self._input[start : start + n_samples] = block
+            self._filled = filled + n_samples
+            self._samples_in += n_samples
+            self._fifo.read(out)
+            return out
         position = 0
         while position < n_samples:
             # never gather frames across a multiple of batch_frames in the frame count
@@ -396,8 +464,7 @@ class StreamingSTFT:
             self._filled += n
             complete = self._filled // hop
             if complete:
-                self._check(start + n)
-                self._run_frames(complete)
+                self._run_frames(complete, start + n)
             self._fifo.read(out[position : position + n])
             position += n
         return out

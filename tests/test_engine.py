@@ -7,12 +7,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realtime_nmf import kernels
 from realtime_nmf.errors import ParameterError
 from realtime_nmf.evaluate import snr
 from realtime_nmf.processors import NMFSeparator
 from realtime_nmf.stft import StreamingSTFT, istft, stft, streaming_latency, validate_stft_settings
 
 BLOCK_SIZES = [1, 64, 65, 512, 8193]
+
+
+@pytest.fixture(params=["numpy", pytest.param("compiled", marks=pytest.mark.skipif(kernels.load_stream() is None,
+                                                                                     reason="numba or rocket-fft is not installed"))])
+def path(request):
+    """Both routes through the engine: numpy calls (file mode) and the compiled kernels a live engine prefers."""
+    kernels.prefer_compiled(request.param == "compiled")  # conftest undoes it after the test
+    return request.param
 
 
 def feed(processor, x, block_sizes):
@@ -55,9 +64,10 @@ def test_stft_equals_librosa_on_the_same_framing(n_fft, hop, window):
 
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("block_size", BLOCK_SIZES)
-def test_streaming_stft_is_identity_after_latency(rng, block_size, batch):
+def test_streaming_stft_is_identity_after_latency(rng, block_size, batch, path):
     x = rng.standard_normal((20000, 2)).astype(np.float32)
     engine = StreamingSTFT(256, 64, "hann", 2, lambda spectra, first: None, batch_frames=batch)
+    assert engine.compiled is (path == "compiled")
     assert engine.latency == streaming_latency(256, 64) == 255
     padded = np.concatenate([x, np.zeros((engine.latency, 2), np.float32)])
     y = feed(engine, padded, [block_size])
@@ -88,12 +98,13 @@ def test_keeping_every_component_gives_the_input_back(small_dictionary, stethosc
 
 
 @pytest.mark.parametrize("mask, batch", [("ratio", 1), ("binary", 1), ("ratio", 8)])
-def test_output_does_not_depend_on_block_size(small_dictionary, stethoscope, mask, batch):
+def test_output_does_not_depend_on_block_size(small_dictionary, stethoscope, mask, batch, path):
     x = np.stack([stethoscope["mixture"][:30000], stethoscope["mixture"][10000:40000]], axis=1)
     separator = NMFSeparator(small_dictionary, keep=[0, 2, 5], mask=mask, mask_exponent=1.5, batch_frames=batch)
     outputs = []
     for block_size in BLOCK_SIZES:
         separator.prepare(4000, 2)
+        assert separator._stft.compiled is separator._solver.compiled is (path == "compiled")
         outputs.append(feed(separator, x, [block_size]))
     separator.prepare(4000, 2)
     outputs.append(feed(separator, x, [1, 100, 7, 1000, 63]))  # irregular blocks
@@ -103,7 +114,7 @@ def test_output_does_not_depend_on_block_size(small_dictionary, stethoscope, mas
 
 @pytest.mark.parametrize("settings_", [dict(), dict(mask="binary"), dict(iterations=3, tolerance=0.0), dict(sparsity=0.5, mask_exponent=2.0),
                                        dict(batch_frames=4), dict(batch_frames=16, tolerance=0.05)])
-def test_streaming_equals_offline_computation(small_dictionary, stethoscope, settings_):
+def test_streaming_equals_offline_computation(small_dictionary, stethoscope, settings_, path):
     x = stethoscope["mixture"][:24000]
     separator = NMFSeparator(small_dictionary, keep="0-3", **settings_)
     streamed = separator(x, 4000, block_size=333)
@@ -128,7 +139,7 @@ def test_channels_are_separated_independently(small_dictionary, stethoscope):
     np.testing.assert_allclose(stereo[:, 1], separator(b, 4000), atol=1e-6)
 
 
-def test_nan_burst_is_silenced_and_the_engine_recovers(small_dictionary, stethoscope):
+def test_nan_burst_is_silenced_and_the_engine_recovers(small_dictionary, stethoscope, path):
     x = stethoscope["mixture"][:30000].copy()
     clean = x.copy()
     clean[10000:10100] = 0.0
@@ -177,7 +188,7 @@ def test_activations_are_reported_in_dictionary_order(small_dictionary, stethosc
     blocks=st.lists(st.integers(1, 3000), min_size=1, max_size=8),
     length=st.integers(0, 9000),
 )
-def test_engine_output_is_always_finite_bounded_and_of_input_length(small_dictionary, kind, blocks, length):
+def test_engine_output_is_always_finite_bounded_and_of_input_length(small_dictionary, kind, blocks, length, path):
     rng = np.random.default_rng(length)
     x = {
         "silence": np.zeros(length),

@@ -11,10 +11,12 @@ import pytest
 
 from realtime_nmf import kernels, nmf
 from realtime_nmf.processors import Masker
+from realtime_nmf.stft import StreamingSTFT
 
 from .test_nmf import BETAS, EPS, naive_gamma, naive_update_h, random_problem
 
 needs_numba = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+needs_stream = pytest.mark.skipif(kernels.load_stream() is None, reason="numba or rocket-fft is not installed")
 PATHS = [pytest.param(True, marks=needs_numba, id="compiled"), pytest.param(False, id="numpy")]
 
 
@@ -149,3 +151,65 @@ def test_the_host_chooses_the_path_the_live_engine_prefers_the_kernels(small_dic
     engine = LiveEngine(NMFSeparator(small_dictionary, keep=[0]), processing_rate=4000, device_rate=4000, n_channels=1)
     assert engine.chain._solver.compiled
     assert nmf.FrameSolver(small_dictionary.W, beta=1, iterations=1).compiled
+
+
+def _ramp(spectra, first):
+    """A spectral change that depends on the frame and the bin (so that framing mistakes show)."""
+    spectra *= np.float32(0.5 + 0.01 * (first % 7)) * np.linspace(0.2, 1.5, spectra.shape[1], dtype=np.float32)
+
+
+@needs_stream
+@pytest.mark.parametrize("n_fft, hop, window, channels, batch", [(1024, 256, "hann", 1, 8), (256, 64, "hann", 2, 4), (101, 25, "hamming", 2, 3),
+                                                                  (2048, 88, "asymmetric", 1, 8), (512, 48, "asymmetric", 2, 1)])
+def test_stream_kernels_equal_the_numpy_stft(rng, n_fft, hop, window, channels, batch):
+    """Framing, windows, FFTs, overlap-add, the input check and its counts: the compiled route equals the numpy calls."""
+    x = rng.standard_normal((12000, channels)).astype(np.float32)
+    x[3000:3010, 0] = np.nan
+    x[7000, -1] = np.inf
+    x[9000, 0] = 2e6  # beyond LOUDEST_SAMPLE
+    blocks = rng.integers(1, 3 * hop, size=400)
+    results = []
+    for compiled in (False, True):
+        engine = StreamingSTFT(n_fft, hop, window, channels, _ramp, batch_frames=batch, compiled=compiled)
+        assert engine.compiled is compiled
+        out, position = np.zeros_like(x), 0
+        for n in blocks:
+            engine.process(x[position : position + n].copy(), out[position : position + n])
+            position += n
+            if position >= x.shape[0]:
+                break
+        results.append((out, engine.nonfinite_samples, engine.nonfinite_frames, engine.frames_processed))
+    (numpy_out, *numpy_counts), (compiled_out, *compiled_counts) = results
+    assert numpy_counts == compiled_counts and numpy_counts[0] == 12
+    np.testing.assert_allclose(compiled_out, numpy_out, atol=2e-6)
+
+
+@needs_stream
+def test_frame_separate_equals_start_solve_and_mask(rng):
+    """The one-call kernel of a live frame is the three kernels it replaces, in order."""
+    W = (rng.random((129, 8)) + 0.01).astype(np.float32)
+    spectra = (rng.standard_normal((2, 129)) + 1j * rng.standard_normal((2, 129))).astype(np.complex64)
+    h0 = (rng.random((2, 8)) + 0.1).astype(np.float32)
+    solver = nmf.FrameSolver(W, beta=0.5, iterations=7, tolerance=1e-4, max_rows=2, compiled=True)
+    masker = Masker(W, [1, 3, 6], "ratio", 1.5, 2, compiled=True)
+    v, h, expected = np.empty((2, 129), np.float32), h0.copy(), spectra.copy()
+    solver.begin(expected, v, h, power=1.0, warm=True, flat_share=0.2)
+    updates = solver.solve(v, h)
+    masker.apply(expected, h)
+    fused_v, fused_h, fused = np.empty((2, 129), np.float32), h0.copy(), spectra.copy()
+    assert kernels.load().frame_separate(fused, np.float32(1.0), fused_v, fused_h, True, np.float32(0.2), *solver.kernel_arguments,
+                                         *masker.kernel_arguments) == updates
+    np.testing.assert_array_equal(fused_h, h)
+    np.testing.assert_array_equal(fused, expected)
+
+
+def test_without_rocket_fft_the_numpy_ffts_run():
+    """numba without rocket-fft: the per-frame kernels run, the streaming STFT keeps numpy's FFTs (and says so when asked for)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; sys.modules['rocket_fft'] = None\n"
+            "from realtime_nmf import kernels; from realtime_nmf.stft import StreamingSTFT\n"
+            "print(kernels.load_stream() is None, StreamingSTFT(64, 16, 'hann', 1, print).compiled)\n"
+            "StreamingSTFT(64, 16, 'hann', 1, print, compiled=True)")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root), capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "False"]
+    assert done.returncode != 0 and "compiled=True needs numba and rocket-fft" in done.stderr

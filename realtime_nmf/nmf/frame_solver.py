@@ -99,6 +99,10 @@ class FrameSolver:
             self._k_gram = self._gram if self._gram is not None else np.zeros((1, 1), np.float32)
             self._k_work = [np.empty(n_bins, np.float32) for _ in range(3)] + [np.empty(n_components, np.float32)]
             self._k_scalars = tuple(np.float32(x) for x in (self.beta, self.gamma, self.sparsity, self.tolerance, self.eps))
+            beta, gamma, sparsity, tolerance, eps = self._k_scalars
+            #: what :func:`realtime_nmf.kernels.frame_separate` takes after ``spectra, power, v, h, warm, flat_share``
+            self.kernel_arguments = (self._k_colsum_raw, self._w_total, self.Wt, self.W, self._k_gram, self._k_colsum, self.iterations,
+                                     beta, gamma, sparsity, tolerance, eps, *self._k_work)
             # compile (or load from numba's cache) now, never in the audio thread
             empty_v, empty_h = np.zeros((0, n_bins), np.float32), np.zeros((0, n_components), np.float32)
             for warm in (True, False):
@@ -109,6 +113,11 @@ class FrameSolver:
     def compiled(self) -> bool:
         """True when the compiled kernels run the small batches."""
         return self._kernels is not None
+
+    @property
+    def kernel_rows(self) -> int:
+        """Largest batch the compiled kernels solve (-1 without them)."""
+        return self._kernel_rows
 
     def begin(self, spectra: np.ndarray, v: np.ndarray, h: np.ndarray, *, power: float, warm: bool, flat_share: float) -> None:
         """Magnitudes of ``spectra`` into ``v``, then the start of every row in ``h``: :meth:`warm_start` or :meth:`start`.

@@ -133,6 +133,12 @@ class NMFSeparator(Processor):
         self._solver = self._make_solver(self._rows)
         self._stft = StreamingSTFT(d.n_fft, d.hop_length, d.window, C, self._process_spectra, batch_frames=B)
         self._masker = self.make_masker(self._rows)
+        self._kernels = kernels.load() if self._solver.compiled else None
+        self._power, self._flat_share = np.float32(d.power), np.float32(self.params["flat_start"])
+        if self._kernels is not None and self._masker.compiled:  # compile (or load from numba's cache) now, not in the audio thread
+            none = np.zeros((0, K), np.float32)
+            self._kernels.frame_separate(np.zeros((0, F), np.complex64), self._power, np.zeros((0, F), np.float32), none, False,
+                                         self._flat_share, *self._solver.kernel_arguments, *self._masker.kernel_arguments)
         self._magnitude = np.zeros((self._rows, F), np.float32)
         # activations of the last batch_frames frames: frame m uses (and replaces) slot m % batch_frames
         self._h = np.zeros((self._rows, K), np.float32)
@@ -172,6 +178,15 @@ class NMFSeparator(Processor):
         start = (first_frame % self.params["batch_frames"]) * self.n_channels
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
+        masker = self._masker
+        if rows <= self._solver.kernel_rows and masker.compiled:
+            # one kernel call for the start, the updates and the mask (a live stream's frame at a time)
+            self.updates += self._kernels.frame_separate(spectra, self._power, magnitude, h, first_frame >= self.params["batch_frames"],
+                                                         self._flat_share, *self._solver.kernel_arguments, *masker.kernel_arguments)
+            if not np.maximum.reduce(h, axis=None) < np.inf:  # rows that overflowed got a NaN mask: silence them
+                self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
+            self.frames += rows // self.n_channels
+            return
         # magnitudes finite: the STFT silences NaN, Inf and samples beyond +120 dBFS; no earlier frame in this slot yet: cold start
         self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
                            flat_share=self.params["flat_start"])
@@ -290,7 +305,15 @@ class Masker:
         if self._kernels is not None:
             self._Wt = np.ascontiguousarray(W.T, dtype=np.float32)
             self._k_work = (np.empty(W.shape[0], np.float32), np.empty(W.shape[0], np.float32))
+            #: what :func:`realtime_nmf.kernels.frame_separate` takes after the solver's arguments
+            self.kernel_arguments = (self.keep_index, self.rest_index, self._Wt, self.kind == "binary", np.float32(self.exponent), self._eps,
+                                     *self._k_work)
             self.apply(np.zeros((0, W.shape[0]), np.complex64), np.zeros((0, W.shape[1]), np.float32))  # compile now
+
+    @property
+    def compiled(self) -> bool:
+        """True when the compiled kernel masks the small batches."""
+        return self._kernels is not None
 
     def apply(self, spectra: np.ndarray, h: np.ndarray) -> None:
         """Multiply ``spectra`` in place by the masks for activations ``h``.
