@@ -141,6 +141,7 @@ FIELD_ERRORS = [
     ("keep: 0\nmade_for: {sample_rate: x}", r"made_for must map"),
     ("keep: 0\nversion: [1]", r"version \[1\] is not supported"),
     ("keep: 0\nchain: [{highpass: {cutoff: .nan}}, nmf]", r"cutoff=nan must be finite"),
+    ("keep: 0\niterations: 1.8446744073709552e+19", r"iterations=18446744073709551616 must be at most 10000"),  # 2**64: past int64
     ("keep: 0\nchain: [{highpass: 5}, nmf]", r"parameters must be a mapping"),
     ("keep: 0\nchain: [{highpass: {}, lowpass: {}}, nmf]", r"chain entry 1 .* must be a processor name"),
     ("keep: 0\nchain: [" + ", ".join(["gain"] * 100) + ", nmf]", r"chain holds 101 processors; at most 64"),

@@ -74,7 +74,7 @@ class Parameter:
             if self.kind is int and not (np.isfinite(number) and number.is_integer()):
                 raise ParameterError(f"{place}{name}={show(value)} must be {expected}")
             value = self.kind(value)
-            if not np.isfinite(value):
+            if not np.isfinite(number):  # the float: np.isfinite refuses an int beyond 64 bits (2**64 from a YAML 1.8e19)
                 raise ParameterError(f"{place}{name}={value!r} must be finite")
             if self.minimum is not None and (value < self.minimum or (self.exclusive_minimum and value == self.minimum)):
                 bound = f"greater than {self.minimum:g}" if self.exclusive_minimum else f"at least {self.minimum:g}"
