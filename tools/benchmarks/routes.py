@@ -18,7 +18,8 @@ mode (<= 1.3x), scikit-learn per frame over ``rtnmf run`` (>= 50x), and FluCoMa'
 NMFFilter (981 us per frame at block 256, 513 bins, K 32, as measured for issue 14 on
 this machine; not re-run here) over the single frame.
 
-Then the live callback at ``--latency-ms 4``: 44.1 and 48 kHz, n_fft 2048, 32
+Then the streaming STFT alone, numpy's FFT calls against the compiled kernels (rocket-fft)
+that the live engine uses, at the same three block sizes; then the live callback at ``--latency-ms 4``: 44.1 and 48 kHz, n_fft 2048, 32
 components, the asymmetric windows, blocks of 64, the live engine driven with arrays
 (the same code the PortAudio callback runs): callback time per block as a share of the
 block's duration (p50, p99, max; target p99 <= 50 %), wall-clock and thread CPU time,
@@ -130,6 +131,33 @@ def route_rows(report, quick: bool) -> None:
         f"(target >= 5x, i.e. <= {FLUCOMA_US / 5:.0f} us)")
 
 
+def stft_rows(report, quick: bool) -> None:
+    """The streaming STFT alone (a spectral function that does nothing), numpy's FFT calls against the compiled kernels."""
+    from realtime_nmf.stft import StreamingSTFT
+
+    if kernels.load_stream() is None:
+        report.paragraph("(the streaming STFT's compiled kernels need numba and rocket-fft: not installed, not measured)")
+        return
+    x = np.random.default_rng(0).standard_normal(((20 if quick else 60) * 22050, 1)).astype(np.float32)
+    n_frames = x.shape[0] // 256
+    engines = {(compiled, block): StreamingSTFT(1024, 256, "hann", 1, lambda spectra, first: None, batch_frames=8, compiled=compiled)
+               for compiled in (False, True) for block in (4096, 256, 64)}
+    for (_, block), engine in engines.items():
+        _feed(engine, x, block)  # warm-up
+    cost = {key: [] for key in engines}
+    for _ in range(2 if quick else 5):
+        for (compiled, block), engine in engines.items():
+            started = time.perf_counter()
+            _feed(engine, x, block)
+            cost[compiled, block].append((time.perf_counter() - started) / n_frames)
+    report.heading("The streaming STFT alone (n_fft 1024, hop 256, Hann, batches of 8; the spectra left as they are)")
+    rows = []
+    for block in (4096, 256, 64):
+        numpy_us, compiled_us = (1e6 * np.median(cost[c, block]) for c in (False, True))
+        rows.append([str(block), f"{numpy_us:.1f}", f"{compiled_us:.1f}", f"{numpy_us / compiled_us:.2f}x"])
+    report.table(["block", "numpy FFT calls, us per frame", "compiled kernels (rocket-fft), us per frame", "speed-up"], rows)
+
+
 def live_rows(report, quick: bool) -> None:
     report.heading("Live callback at --latency-ms 4 (n_fft 2048, 32 components, asymmetric windows, blocks of 64, the engine driven with arrays)")
     rows = []
@@ -185,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("tools.benchmarks.routes", sys.argv[1:] if argv is None else argv)
     with threadpool_limits(limits=1):
         route_rows(report, args.quick)
+        stft_rows(report, args.quick)
         live_rows(report, args.quick)
     if args.markdown is not None:
         report.write(args.markdown)
