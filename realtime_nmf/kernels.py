@@ -5,14 +5,16 @@ update at 513 bins and 32 components: a few microseconds of arithmetic. Done wit
 calls it costs ten to twenty calls per update, each with a microsecond of dispatch, so
 a live stream that meets one frame per audio block (block <= hop) paid four to six times
 the per-frame cost of a file whose frames are solved in batches. These kernels, compiled
-by numba, run the whole per-frame computation in three calls (start, updates, mask) on
-the preallocated buffers of :class:`realtime_nmf.nmf.FrameSolver` and the separator's
+by numba, run the per-frame computation (start, updates, mask: three kernels, or one
+call of :func:`frame_separate`) on the preallocated buffers of
+:class:`realtime_nmf.nmf.FrameSolver` and the separator's
 :class:`~realtime_nmf.processors.Masker`, for batches up to :data:`MAX_CELLS`; larger
 batches keep the numpy path, whose matrix products reuse each template across rows.
 Their arithmetic is that of the numpy path (tests check both against naive references):
 float32 throughout, ``eps`` added to the model and flooring every denominator and
 activation. :func:`resample_block` is the live stream's resampler
-(:mod:`realtime_nmf.lowdelay`).
+(:mod:`realtime_nmf.lowdelay`). The streaming STFT's own kernels, which need rocket-fft
+for their FFTs, load with :func:`load_stream`.
 
 numba is imported only when a kernel is first needed (:func:`available`), never when the
 package is imported; without it the numpy path runs. ``RTNMF_NO_NUMBA=1`` turns the
