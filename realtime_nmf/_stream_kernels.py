@@ -51,27 +51,30 @@ def analyse(samples, checked, end, loudest, window, hop, n_frames, frames, spect
         bad samples and calls again), else True.
     """
     C = samples.shape[1]
+    flat = samples.reshape(-1)  # sample i of channel c at i * C + c (contiguous loops vectorise)
     ok = True
-    for i in range(checked, end):
-        for c in range(C):
-            x = samples[i, c]
-            ok &= (x >= -loudest) & (x <= loudest)  # NaN fails both
+    for i in range(checked * C, end * C):
+        x = flat[i]
+        ok &= (x >= -loudest) & (x <= loudest)  # NaN fails both
     if not ok:
         return False
     n_fft = window.shape[0]
     for j in range(n_frames):
         for c in range(C):
             row = frames[j * C + c]
-            base = j * hop
-            for t in range(n_fft):
-                row[t] = samples[base + t, c] * window[t]
+            first = j * hop * C + c
+            if C == 1:
+                for t in range(n_fft):
+                    row[t] = flat[first + t] * window[t]
+            else:
+                for t in range(n_fft):
+                    row[t] = flat[first + t * C] * window[t]
     rows = n_frames * C
     if rows > 0:
         r2c(frames[:rows], spectra[:rows], axes, True, 1.0, 1)
-    done = n_frames * hop
-    for i in range(keep):  # forwards: the source is never overwritten before it is read
-        for c in range(C):
-            samples[i, c] = samples[done + i, c]
+    done = n_frames * hop * C
+    for i in range(keep * C):  # forwards: the source is never overwritten before it is read
+        flat[i] = flat[done + i]
     return True
 
 
@@ -88,8 +91,8 @@ def synthesise(spectra, frames, n_frames, synthesis, accumulator, hop, scale, ax
     synthesis : float32 [shape=(L,)]
         The synthesis window's last ``L`` samples (it is zero before them).
     accumulator : float32 [shape=(n_channels, L + batch * hop)]
-        The overlap-add; its first ``n_frames * hop`` samples are finished here, moved out,
-        and the rest shifted to the front.
+        The overlap-add, zero from sample ``L - hop`` on; its first ``n_frames * hop``
+        samples are finished here, moved out, and the rest shifted to the front.
     hop : int
     scale : float32
         ``1 / n_fft``.
@@ -115,12 +118,15 @@ def synthesise(spectra, frames, n_frames, synthesis, accumulator, hop, scale, ax
                 target[base + t] += row[lead + t] * synthesis[t]
     done = n_frames * hop
     capacity = fifo.shape[0]
-    total = accumulator.shape[1]
+    first = min(done, capacity - fifo_start)  # then wrap around to the start of the ring
+    keep = L - hop  # what the last frame adds beyond its finished hop; the accumulator is zero after it
     for c in range(C):
         source = accumulator[c]
-        for i in range(done):
-            fifo[(fifo_start + i) % capacity, c] = source[i]
-        for i in range(total - done):
+        for i in range(first):
+            fifo[fifo_start + i, c] = source[i]
+        for i in range(first, done):
+            fifo[i - first, c] = source[i]
+        for i in range(keep):
             source[i] = source[i + done]
-        for i in range(total - done, total):
+        for i in range(keep, keep + done):
             source[i] = 0.0

@@ -376,8 +376,9 @@ class StreamingSTFT:
         done = g * hop
         # the first g hops of the accumulator are complete: move them to the FIFO
         self._fifo.write(accumulator[:, :done].T)
-        accumulator[:, :-done] = accumulator[:, done:]
-        accumulator[:, -done:] = 0
+        rest = L - hop  # what the last frame adds beyond its finished hop (the accumulator is zero after it)
+        accumulator[:, :rest] = accumulator[:, done : done + rest]
+        accumulator[:, rest : rest + done] = 0
         # keep the last n_fft - hop samples (and any partial hop) for the next frames
         keep = self._lead + self._filled - done
         self._input[:keep] = self._input[done : done + keep]
