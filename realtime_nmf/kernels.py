@@ -76,9 +76,9 @@ def load_stream():
     """The compiled streaming-STFT kernels (:mod:`realtime_nmf._stream_kernels`), or None without numba or rocket-fft.
 
     They frame, window and transform a batch of frames in one call and inverse-transform,
-    window and overlap-add it in another, with DUCC0's FFTs (through rocket-fft), whose
-    plans are kept: numpy's FFT plans a transform again on every call, which is most of
-    the cost of transforming one frame at a time.
+    window and overlap-add it in another, with DUCC0's FFTs (through rocket-fft): 2.4 us
+    for one 1024-point float32 frame from compiled code, where a numpy FFT call takes 5
+    to 8 (ufunc dispatch, and a scalar transform through a copy buffer for a single row).
     """
     global _stream, _stream_failed
     if _stream is not None or _stream_failed:
