@@ -6,7 +6,7 @@ imported): it needs numba and rocket-fft, whose ``r2c`` and ``c2r`` call DUCC0's
 is a dozen numpy calls per frame in :meth:`realtime_nmf.stft.StreamingSTFT._run_frames`,
 among them two FFT calls that cost a live stream, which transforms one frame at a time,
 5 to 8 us each at 1024 points float32 (a generalised ufunc's dispatch, then, for a single
-row, pocketfft's scalar loop through a copy buffer: only several rows take its vectorised
+row, a copy and pocketfft's scalar transform in place: only several rows take its vectorised
 path) where DUCC0's, called from compiled code, takes 2.4. The arithmetic is that of the numpy path,
 float32 throughout; the tests check the streaming output of both against each other and
 against the offline STFT.

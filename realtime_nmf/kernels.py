@@ -78,7 +78,7 @@ def load_stream():
     They frame, window and transform a batch of frames in one call and inverse-transform,
     window and overlap-add it in another, with DUCC0's FFTs (through rocket-fft): 2.4 us
     for one 1024-point float32 frame from compiled code, where a numpy FFT call takes 5
-    to 8 (ufunc dispatch, and a scalar transform through a copy buffer for a single row).
+    to 8 (ufunc dispatch, and for a single row a copy, then a scalar transform in place).
     """
     global _stream, _stream_failed
     if _stream is not None or _stream_failed:
