@@ -15,7 +15,6 @@ against the offline STFT.
 from __future__ import annotations
 
 import numba
-import numpy as np
 from rocket_fft import c2r, r2c
 
 # No fastmath in analyse: it must see NaN (fastmath lets the compiler assume there is none).

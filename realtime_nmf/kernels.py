@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-__all__ = ["MAX_CELLS", "available", "load", "load_stream", "prefer_compiled", "default", "default_stream", "frame_start", "frame_solve",
+__all__ = ["MAX_CELLS", "available", "choose", "load", "load_stream", "prefer_compiled", "default", "default_stream", "frame_start", "frame_solve",
            "frame_mask", "frame_separate", "resample_block"]
 
 #: The kernels take a batch when ``n_rows * n_bins * n_components`` is at most this; larger
@@ -65,6 +65,30 @@ def prefer_compiled(preferred: bool = True) -> None:
 def default():
     """The kernels for ``compiled=None``: :func:`load` once :func:`prefer_compiled` was called, else None."""
     return load() if _preferred else None
+
+
+def choose(compiled: bool | None, *, stream: bool = False):
+    """The kernels a component built with ``compiled`` runs: None for False, the host's choice for None, the kernels for True.
+
+    ``stream`` picks the streaming STFT's kernels (:func:`load_stream`) instead of the
+    per-frame ones (:func:`load`).
+
+    Raises
+    ------
+    ParameterError
+        ``compiled=True`` when they cannot be loaded.
+    """
+    if compiled is False:
+        return None
+    if compiled is None:
+        return default_stream() if stream else default()
+    loaded = load_stream() if stream else load()
+    if loaded is None:
+        from .errors import ParameterError
+
+        needs = "numba and rocket-fft (pip install numba rocket-fft)" if stream else "numba (pip install numba)"
+        raise ParameterError(f"compiled=True needs {needs} and RTNMF_NO_NUMBA unset")
+    return loaded
 
 
 def default_stream():

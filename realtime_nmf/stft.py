@@ -225,18 +225,6 @@ def _fft_functions():
 
 
 _rfft, _irfft = _fft_functions()
-
-
-def _stream_kernels(compiled: bool | None):
-    """The compiled streaming-STFT kernels when wanted and available; True without them is an error."""
-    if compiled is False:
-        return None
-    if compiled is None:
-        return kernels.default_stream()
-    loaded = kernels.load_stream()
-    if loaded is None:
-        raise ParameterError("compiled=True needs numba and rocket-fft (pip install numba rocket-fft) and RTNMF_NO_NUMBA unset")
-    return loaded
 _min, _max = np.minimum.reduce, np.maximum.reduce
 
 
@@ -312,7 +300,7 @@ class StreamingSTFT:
         ]
         self._spectra_views = [self._spectra[: g * C] for g in range(B + 1)]
         self._fifo = SampleFifo((B + 1) * hop, C)  # finished output samples, primed with hop - 1 zeros
-        self._kernels = _stream_kernels(compiled)
+        self._kernels = kernels.choose(compiled, stream=True)
         if self._kernels is not None:
             self._axes = np.ones(1, np.int64)
             self._loudest = np.float32(LOUDEST_SAMPLE)

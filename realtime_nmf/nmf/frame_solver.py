@@ -5,25 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import defaults, kernels
-from ..errors import ParameterError
 from .divergence import frame_exponent, validate_beta
 from .updates import _power_terms
 
 __all__ = ["FrameSolver"]
 
 EPS = defaults.EPS
-
-
-def _compiled_kernels(compiled: bool | None):
-    """The compiled kernels when wanted and available; True without numba is an error."""
-    if compiled is False:
-        return None
-    if compiled is None:
-        return kernels.default()
-    loaded = kernels.load()
-    if loaded is None and compiled:
-        raise ParameterError("compiled=True needs numba (pip install numba) and RTNMF_NO_NUMBA unset")
-    return loaded
 
 
 class FrameSolver:
@@ -90,7 +77,7 @@ class FrameSolver:
         self._converged = np.zeros((rows, 1), bool)
         self._done = np.zeros((rows, 1), bool)
         self._tolerance = np.float32(self.tolerance)
-        self._kernels = _compiled_kernels(compiled)
+        self._kernels = kernels.choose(compiled)
         # batches up to this many rows go to the kernels (larger ones run faster through BLAS)
         self._kernel_rows = kernels.MAX_CELLS // (n_bins * n_components) if self._kernels is not None else -1
         if self._kernels is not None:

@@ -300,7 +300,7 @@ class Masker:
         self._mask = np.zeros(shape, np.float32)
         self._binary = np.zeros(shape, bool)
         self._eps = np.float32(defaults.EPS)
-        self._kernels = None if compiled is False else (kernels.default() if compiled is None else kernels.load())
+        self._kernels = kernels.choose(compiled)
         self._kernel_rows = kernels.MAX_CELLS // (W.shape[0] * W.shape[1]) if self._kernels is not None else -1
         if self._kernels is not None:
             self._Wt = np.ascontiguousarray(W.T, dtype=np.float32)
