@@ -199,11 +199,6 @@ class DemoReport:
         )
 
 
-def choose_by_reference(dictionary: Dictionary, clip: np.ndarray, reference: np.ndarray) -> list[int]:
-    """Components whose offline separation of ``clip`` best adds up to ``reference`` (see :func:`select_components`)."""
-    return select_components(component_signals(dictionary, clip), reference)
-
-
 def build_stethoscope_dictionary(parts: dict, **settings) -> tuple[Dictionary, dict]:
     """Train the demo dictionary on the first half of ``parts['mixture']``; pick components for each part.
 
