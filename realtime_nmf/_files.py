@@ -12,13 +12,14 @@ import contextlib
 import errno
 import os
 import stat
+import struct
 import sys
 import threading
 from pathlib import Path
 
 from ._values import format_size, show
 
-__all__ = ["show_path", "file_kind", "path_problem", "check_input_file", "read_bounded", "absolute", "quiet_stderr"]
+__all__ = ["show_path", "file_kind", "path_problem", "check_input_file", "read_bounded", "absolute", "quiet_stderr", "clear_peak_time"]
 
 def show_path(path) -> str:
     """A path as messages quote it: ``'folder/name.npz'``, cut when very long."""
@@ -146,3 +147,33 @@ def quiet_stderr():
             os.close(null)
     finally:
         os.close(saved)
+
+
+def clear_peak_time(path: Path) -> None:
+    """Zero the time stamp in the PEAK chunk libsndfile writes into float WAV, RF64 and AIFF files.
+
+    The chunk holds each channel's peak and the time of writing, so two runs of the same
+    job would give files that differ in those four bytes; with them zero the same audio is
+    the same file. Only the chunks before the audio are walked (``ds64``, ``fmt ``,
+    ``fact``, ``PEAK``, ...); a file without a PEAK chunk is left as it is.
+    """
+    with open(path, "r+b") as handle:
+        head = handle.read(12)
+        if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+            order = "<"
+        elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            order = ">"
+        else:
+            return
+        position = 12
+        for _ in range(32):  # the header's chunks: a handful
+            handle.seek(position)
+            chunk = handle.read(8)
+            if len(chunk) < 8 or chunk[:4] in (b"data", b"SSND"):
+                return
+            size = struct.unpack(order + "I", chunk[4:])[0]
+            if chunk[:4] == b"PEAK" and size >= 8:
+                handle.seek(position + 12)  # after the chunk's id, size and version
+                handle.write(b"\0\0\0\0")
+                return
+            position += 8 + size + (size & 1)

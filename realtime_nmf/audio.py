@@ -35,7 +35,7 @@ import soundfile as sf
 
 from . import defaults
 from ._atomic import StagedFile, check_writable_folder, partial_path
-from ._files import check_input_file, quiet_stderr, show_path
+from ._files import check_input_file, clear_peak_time, quiet_stderr, show_path
 from ._values import duration_text, format_size
 from .errors import AudioFileError, IncompleteOutputError, OutputError, ParameterError
 from .resample import resample
@@ -454,6 +454,8 @@ class AudioWriter:
             raise OutputError(f"{show_path(target)}: there is no audio to write, and a FLAC file cannot be empty; write a .wav")
         try:
             self._file.close()
+            if self.subtype in ("FLOAT", "DOUBLE"):
+                clear_peak_time(self._staged.temporary)
             self._staged.commit(target)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self.abort()

@@ -8,6 +8,7 @@ error (training, audition, evaluation) or a clearly stated partial read (``run``
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -329,6 +330,24 @@ def test_a_wav_past_4_gib_becomes_rf64_and_reads_back_whole(tmp_path, sparse_out
 def test_a_small_wav_stays_a_plain_wav(tmp_path):
     path = audio.write(tmp_path / "small.wav", np.zeros(1000, np.float32), 8000)
     assert sf.info(str(path)).format == "WAV" and path.read_bytes()[:4] == b"RIFF"
+
+
+@pytest.mark.parametrize("name, subtype, expected", [("a.wav", "FLOAT", None), ("a.wav", "FLOAT", 3000), ("a.wav", "DOUBLE", 3000),
+                                                     ("a.aiff", "FLOAT", 3000), ("a.caf", "FLOAT", None)])
+def test_float_outputs_are_the_same_bytes_every_time(tmp_path, name, subtype, expected):
+    """libsndfile stamps the time of writing into a float file's PEAK chunk: zeroed, the same audio is the same file."""
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (3000, 2)).astype(np.float32)
+    files = []
+    for run in range(2):
+        with audio.AudioWriter(tmp_path / f"{run}-{name}", 8000, 2, subtype=subtype, expected_samples=expected) as writer:
+            writer.write(x)
+        files.append(writer.path.read_bytes())
+        np.testing.assert_array_equal(sf.read(str(writer.path), dtype="float32")[0], x)
+        if run == 0:
+            time.sleep(1.1)  # the stamp counts seconds
+    assert files[0] == files[1]
+    # WAV and AIFF of a known length keep their PEAK chunk (the peaks, a zero time); CAF and the RF64-capable WAV have none
+    assert (b"PEAK" in files[0]) is (expected is not None and name != "a.caf")
 
 
 def test_formats_that_cannot_hold_4_gib_are_refused_before_writing(tmp_path, monkeypatch):
