@@ -344,9 +344,17 @@ class StreamingSTFT:
 
     def _run_frames(self, g: int, end: int) -> None:
         """Check the input up to ``input[end]``, then transform, process and overlap-add the ``g`` complete frames."""
+        done = g * self.hop_length
+        keep = self._lead + self._filled - done  # the last n_fft - hop samples (and any partial hop), for the next frames
         if self._kernels is not None:
-            self._run_frames_compiled(g, end)
-            return
+            self._run_frames_compiled(g, end, done, keep)
+        else:
+            self._run_frames_numpy(g, end, done, keep)
+        self._filled -= done
+        self._checked -= done
+        self.frames_processed += g
+
+    def _run_frames_numpy(self, g: int, end: int, done: int, keep: int) -> None:
         self._check(end)
         C, n_fft, hop = self.n_channels, self.n_fft, self.hop_length
         frames = self._window_frames(g)
@@ -361,37 +369,27 @@ class StreamingSTFT:
         for j in range(g):
             target = accumulator[:, j * hop : j * hop + L]
             np.add(target, tails[j * C : (j + 1) * C], out=target)
-        done = g * hop
         # the first g hops of the accumulator are complete: move them to the FIFO
         self._fifo.write(accumulator[:, :done].T)
         rest = L - hop  # what the last frame adds beyond its finished hop (the accumulator is zero after it)
         accumulator[:, :rest] = accumulator[:, done : done + rest]
         accumulator[:, rest : rest + done] = 0
-        # keep the last n_fft - hop samples (and any partial hop) for the next frames
-        keep = self._lead + self._filled - done
         self._input[:keep] = self._input[done : done + keep]
-        self._filled -= done
-        self._checked -= done
-        self.frames_processed += g
 
-    def _run_frames_compiled(self, g: int, end: int) -> None:
-        """:meth:`_run_frames` in two kernel calls around ``spectral_fn`` (the same steps, see :mod:`realtime_nmf._stream_kernels`)."""
+    def _run_frames_compiled(self, g: int, end: int, done: int, keep: int) -> None:
+        """The same steps in two kernel calls around ``spectral_fn`` (see :mod:`realtime_nmf._stream_kernels`)."""
         k, hop = self._kernels, self.hop_length
-        done = g * hop
-        keep = self._lead + self._filled - done
-        if not k.analyse(self._input, self._checked, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep):
-            self._check(end)  # silences what failed (rare)
-            k.analyse(self._input, end, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep)
+        if k.analyse(self._input, self._checked, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep):
+            self._checked_in += end - self._checked  # what _check counts
+            self._checked = end
         else:
-            self._checked_in += end - self._checked
+            self._check(end)  # silences what failed (rare), then the same call without the check
+            k.analyse(self._input, end, end, self._loudest, self._window, hop, g, self._frames, self._spectra, self._axes, keep)
         spectra = self._spectra_views[g]
         self.spectral_fn(spectra, self.frames_processed)
         fifo = self._fifo
         k.synthesise(spectra, self._frames, g, self._synthesis, self._accumulator, hop, self._scale, self._axes, fifo.storage, fifo.write_index)
         fifo.commit(done)
-        self._filled -= done
-        self._checked = end - done
-        self.frames_processed += g
 
     def _check(self, end: int) -> None:
         """Check the input samples from the last checked one up to ``input[end]`` (before frames use them).

@@ -179,24 +179,22 @@ class NMFSeparator(Processor):
         h = self._h[start : start + rows]
         magnitude = self._magnitude[:rows]
         masker = self._masker
-        if rows <= self._solver.kernel_rows and masker.compiled:
-            # one kernel call for the start, the updates and the mask (a live stream's frame at a time)
-            self.updates += self._kernels.frame_separate(spectra, self._power, magnitude, h, first_frame >= self.params["batch_frames"],
-                                                         self._flat_share, *self._solver.kernel_arguments, *masker.kernel_arguments)
-            if not np.maximum.reduce(h, axis=None) < np.inf:  # rows that overflowed got a NaN mask: silence them
-                self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
-            self.frames += rows // self.n_channels
-            return
-        # magnitudes finite: the STFT silences NaN, Inf and samples beyond +120 dBFS; no earlier frame in this slot yet: cold start
-        self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=first_frame >= self.params["batch_frames"],
-                           flat_share=self.params["flat_start"])
-        self.updates += self._solver.solve(magnitude, h)
-        # loud spectra that overflowed inside the updates (power 2 with a large beta): silence. NaN fails the
-        # comparison too; the ufunc's reduce directly (h.max() goes through numpy's Python wrapper, once per frame)
+        warm = first_frame >= self.params["batch_frames"]  # no earlier frame in this slot yet: cold start
+        fused = rows <= self._solver.kernel_rows and masker.compiled
+        if fused:  # one kernel call for the start, the updates and the mask (a live stream's frame at a time)
+            self.updates += self._kernels.frame_separate(spectra, self._power, magnitude, h, warm, self._flat_share,
+                                                         *self._solver.kernel_arguments, *masker.kernel_arguments)
+        else:  # magnitudes finite: the STFT silences NaN, Inf and samples beyond +120 dBFS
+            self._solver.begin(spectra, magnitude, h, power=self.dictionary.power, warm=warm, flat_share=self.params["flat_start"])
+            self.updates += self._solver.solve(magnitude, h)
+        # loud spectra that overflowed inside the updates (power 2 with a large beta): silence (after the fused mask, whose
+        # NaN it overwrites; before the numpy one). NaN fails the comparison too; the ufunc's reduce directly (h.max() goes
+        # through numpy's Python wrapper, once per frame)
         if not np.maximum.reduce(h, axis=None) < np.inf:
             self._silence(~np.isfinite(h).all(axis=1), magnitude, spectra, h)
         self.frames += rows // self.n_channels
-        self._masker.apply(spectra, h)
+        if not fused:
+            masker.apply(spectra, h)
 
     def _silence(self, bad: np.ndarray, magnitude: np.ndarray, spectra: np.ndarray, h: np.ndarray) -> None:
         """Treat the rows ``bad`` as silent frames; their activations restart from the floor (rare path: it allocates)."""
