@@ -68,6 +68,19 @@ def _sklearn_per_frame(V, W, n_frames):
                                    max_iter=200, tol=1e-4)
 
 
+def _in_alternation(runs: dict, rounds: int) -> dict:
+    """``{key: (run, frames)}`` -> ``{key: seconds per frame of each round}``, after one warm-up run each (compilation, caches)."""
+    for run, _ in runs.values():
+        run()
+    cost = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, (run, frames) in runs.items():
+            started = time.perf_counter()
+            run()
+            cost[key].append((time.perf_counter() - started) / frames)
+    return {key: np.array(values) for key, values in cost.items()}
+
+
 def route_rows(report, quick: bool) -> None:
     sr = 22050
     train_s, test_s = (10, 20) if quick else (20, 60)
@@ -102,16 +115,8 @@ def route_rows(report, quick: bool) -> None:
                                                                           processing_rate=sr), n_frames),
         "scikit-learn NMF.transform per frame": (lambda: _sklearn_per_frame(V, W, sk_frames), sk_frames),
     }
-    for run, _ in runs.values():
-        run()  # warm-up (compilation, FFT plans, file caches)
     rounds = 2 if quick else 5
-    cost = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, (run, frames) in runs.items():
-            started = time.perf_counter()
-            run()
-            cost[name].append((time.perf_counter() - started) / frames)
-    cost = {name: np.array(values) for name, values in cost.items()}
+    cost = _in_alternation(runs, rounds)
     report.heading(f"Routes: {sr} Hz, n_fft {d.n_fft} ({d.n_bins} bins), hop {d.hop_length}, {d.n_components} components, beta {d.beta:g}, "
                    f"10 updates, batches of 8; {test_s} s ({n_frames} frames); {rounds} rounds in alternation")
     report.table(["route", "us per frame, median [min-max]"],
@@ -140,16 +145,12 @@ def stft_rows(report, quick: bool) -> None:
         return
     x = np.random.default_rng(0).standard_normal(((20 if quick else 60) * 22050, 1)).astype(np.float32)
     n_frames = x.shape[0] // 256
-    engines = {(compiled, block): StreamingSTFT(1024, 256, "hann", 1, lambda spectra, first: None, batch_frames=8, compiled=compiled)
-               for compiled in (False, True) for block in (4096, 256, 64)}
-    for (_, block), engine in engines.items():
-        _feed(engine, x, block)  # warm-up
-    cost = {key: [] for key in engines}
-    for _ in range(2 if quick else 5):
-        for (compiled, block), engine in engines.items():
-            started = time.perf_counter()
-            _feed(engine, x, block)
-            cost[compiled, block].append((time.perf_counter() - started) / n_frames)
+    runs = {}
+    for compiled in (False, True):
+        for block in (4096, 256, 64):
+            engine = StreamingSTFT(1024, 256, "hann", 1, lambda spectra, first: None, batch_frames=8, compiled=compiled)
+            runs[compiled, block] = (lambda engine=engine, block=block: _feed(engine, x, block), n_frames)
+    cost = _in_alternation(runs, 2 if quick else 5)
     report.heading("The streaming STFT alone (n_fft 1024, hop 256, Hann, batches of 8; the spectra left as they are)")
     rows = []
     for block in (4096, 256, 64):
